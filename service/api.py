@@ -1,0 +1,116 @@
+"""HTTP request and response models (the OpenAPI contract)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+
+from service.schema import Description
+
+
+def _series_value(value: object) -> float | None:
+    """A JSON number or null; booleans, strings, lists, NaN and infinities are refused with a reason."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number or null, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError("is too large to be a float") from None
+    if not math.isfinite(number):
+        raise ValueError("must be finite (NaN and Infinity are not numbers a series can hold)")
+    return number
+
+
+SeriesValue = Annotated[
+    float | None,
+    PlainValidator(_series_value),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "null"}]}),
+]
+
+
+class DescribeRequest(BaseModel):
+    """One series and how to describe it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"series": [1.0, 1.4, 2.1, 2.0, 2.9, 3.8, 3.5, 4.6, 5.2, 5.0], "self_check": True}]},
+    )
+
+    series: list[SeriesValue] = Field(description="the values in time order; null marks a gap")
+    self_check: bool = Field(True, description="compare the description with features computed from the series")
+    repair: bool = Field(False, description="replace contradicted fields with the computed fact sentences")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    missing: Literal["reject", "interpolate"] = Field("reject", description="what to do with null gaps")
+
+
+class BatchRequest(BaseModel):
+    """Several series described with the same options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    series: list[list[SeriesValue]] = Field(min_length=1, description="a list of series")
+    self_check: bool = True
+    repair: bool = False
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    missing: Literal["reject", "interpolate"] = "reject"
+
+
+class FieldCheckOut(BaseModel):
+    stated: str | None = Field(description="label the description states (null: states none)")
+    computed: str = Field(description="label the feature rules compute")
+    agrees: bool
+    fact: str = Field(description="the computed fact as a sentence")
+
+
+class ChecksOut(BaseModel):
+    trend: FieldCheckOut
+    noise: FieldCheckOut
+    max: FieldCheckOut
+    min: FieldCheckOut
+    score: float = Field(description="fraction of the four fields that agree")
+    repaired: list[str] = Field(description="output fields replaced by facts (repair=true)")
+
+
+class ModelOut(BaseModel):
+    name: str
+    adapter: str | None
+    backend: str
+    prompt_style: str
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class SeriesOut(BaseModel):
+    input_length: int
+    encoded_length: int
+    resampled: bool
+    filled_gaps: int
+    min: float
+    max: float
+
+
+class DescribeResponse(BaseModel):
+    description: Description
+    checks: ChecksOut | None
+    model: ModelOut
+    usage: UsageOut
+    series: SeriesOut
+    latency_ms: float
+
+
+class BatchResponse(BaseModel):
+    results: list[DescribeResponse]
+    usage: UsageOut
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what went wrong and what to do about it")

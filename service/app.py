@@ -1,0 +1,211 @@
+"""App factory: settings, backend loaded in the lifespan, error mapping, metrics and body limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service.backends import Backend, EngineUnavailable, UnsupportedRequest, make_backend
+from service.describe import ModelOutputError
+from service.metrics import Metrics
+from service.routes import router
+from service.series import SeriesError, tokens_per_digit
+from service.settings import Settings
+
+log = logging.getLogger("service")
+DESCRIBE_ROUTES = ("/describe", "/describe/batch")
+
+
+def service_version() -> str:
+    try:
+        return version("tsdescribe")
+    except PackageNotFoundError:
+        return "dev"
+
+
+async def load_backend(app: FastAPI) -> None:
+    """Start the engine; on failure record why and ask the server to stop."""
+    state = app.state
+    try:
+        await state.backend.start()
+        try:
+            state.tokens_per_digit = tokens_per_digit(state.backend.count_tokens)
+        except NotImplementedError:
+            state.tokens_per_digit = None
+        if state.tokens_per_digit not in (None, 1.0):
+            log.warning("tokenizer spends %.2f tokens per digit; the encoding expects 1", state.tokens_per_digit)
+        state.ready = True
+        state.metrics.model_info.info({"name": state.settings.model_name, "adapter": str(state.settings.adapter),
+                                       "backend": state.backend.name})
+    except Exception as error:  # noqa: BLE001 - any load failure makes the instance unhealthy
+        state.load_error = f"model failed to load: {type(error).__name__}: {error}"
+        log.exception("model failed to load")
+        if state.on_load_failure:
+            state.on_load_failure()
+
+
+def create_app(
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    on_load_failure: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the app; the model loads in the background once the server starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loading = asyncio.create_task(load_backend(app))
+        app.state.loading = loading
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await app.state.backend.close()
+
+    app = FastAPI(
+        title="tsdescribe",
+        version=service_version(),
+        description="Short, checked JSON descriptions of numeric time series by a distilled language model.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.backend = backend or make_backend(settings)
+    app.state.metrics = Metrics()
+    app.state.ready = False
+    app.state.load_error = None
+    app.state.tokens_per_digit = None
+    app.state.on_load_failure = on_load_failure
+    app.state.version = service_version()
+    app.include_router(router)
+    add_error_handlers(app)
+    app.middleware("http")(count_requests)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def readable_location(loc: tuple) -> str:
+    """('body', 'series', 3) -> 'series[3]'."""
+    parts = [p for p in loc if p != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """The first few validation errors as one sentence a person can act on."""
+    messages = []
+    for item in exc.errors()[:3]:
+        msg = str(item.get("msg", "")).removeprefix("Value error, ")
+        if item.get("type") == "json_invalid":
+            messages.append(f"body is not valid JSON ({item.get('ctx', {}).get('error', msg)})")
+        elif item.get("type") == "missing":
+            messages.append(f"{readable_location(item['loc'])} is required")
+        elif item.get("type") == "extra_forbidden":
+            messages.append(f"{readable_location(item['loc'])} is not a known field")
+        else:
+            messages.append(f"{readable_location(item['loc'])} {msg}" if "must" in msg else f"{readable_location(item['loc'])}: {msg}")
+    more = len(exc.errors()) - 3
+    return "; ".join(messages) + (f" (and {more} more)" if more > 0 else "")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Map domain and engine errors to HTTP, once."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": validation_message(exc), "errors": _plain_errors(exc)}, status_code=422)
+
+    @app.exception_handler(SeriesError)
+    async def invalid_series(request: Request, exc: SeriesError):
+        return error(422, str(exc))
+
+    @app.exception_handler(UnsupportedRequest)
+    async def unsupported(request: Request, exc: UnsupportedRequest):
+        return error(422, str(exc))
+
+    @app.exception_handler(EngineUnavailable)
+    async def unavailable(request: Request, exc: EngineUnavailable):
+        return error(503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(ModelOutputError)
+    async def bad_model_output(request: Request, exc: ModelOutputError):
+        request.app.state.metrics.model_errors.inc()
+        return error(502, str(exc))
+
+
+def _plain_errors(exc: RequestValidationError) -> list[dict]:
+    return [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": e["type"]} for e in exc.errors()[:20]]
+
+
+async def count_requests(request: Request, call_next):
+    """Requests by route and status, latency, and in-flight describe calls."""
+    metrics: Metrics = request.app.state.metrics
+    describing = request.url.path in DESCRIBE_ROUTES
+    started = time.perf_counter()
+    if describing:
+        metrics.in_flight.inc()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        if describing:
+            metrics.in_flight.dec()
+        route = request.scope.get("route")
+        path = route.path if route is not None else "unmatched"
+        metrics.requests.labels(path, str(status)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+
+class BodySizeLimit:
+    """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or {}).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self.reject(send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            await self.reject(send)
+
+    async def reject(self, send):
+        body = f'{{"detail": "request body exceeds {self.max_bytes} bytes; send fewer or shorter series"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    """A streamed body went over the limit."""

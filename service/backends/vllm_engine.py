@@ -1,0 +1,139 @@
+"""vLLM in-process backend (AsyncLLM): structured outputs, prefix caching, optional LoRA; GPU or CPU."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+
+from service.backends.base import EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class VLLMBackend:
+    """The default engine: vLLM's AsyncLLM in this process, its engine core in a child process."""
+
+    name = "vllm"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.engine = None
+        self.tokenizer = None
+        self.lora_request = None
+        self.is_cpu = False
+        self.load_seconds: float | None = None
+        self.version: str | None = None
+
+    def engine_args(self):
+        """AsyncEngineArgs from settings; on CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE."""
+        from vllm.engine.arg_utils import AsyncEngineArgs
+
+        s = self.settings
+        return AsyncEngineArgs(
+            model=s.model_path,
+            served_model_name=[s.model_name],
+            dtype=s.dtype,
+            max_model_len=s.max_model_len,
+            max_num_seqs=s.max_num_seqs,
+            enforce_eager=s.enforce_eager,
+            enable_prefix_caching=s.enable_prefix_caching,
+            gpu_memory_utilization=s.gpu_memory_utilization,
+            enable_lora=s.adapter is not None,
+            max_lora_rank=s.max_lora_rank,
+            max_loras=1,
+            disable_log_stats=True,
+        )
+
+    async def start(self) -> None:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.settings.cpu_kv_cache_gib))
+        import vllm
+        from vllm.lora.request import LoRARequest
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        started = time.monotonic()
+        self.is_cpu = current_platform.is_cpu()
+        self.version = vllm.__version__
+        # Built off the event loop so /health and /ready answer while the weights load.
+        self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self.engine_args())
+        self.tokenizer = self.engine.get_tokenizer()
+        if self.settings.adapter:
+            self.lora_request = LoRARequest("adapter", 1, self.settings.adapter)
+            await self.engine.add_lora(self.lora_request)
+        self.load_seconds = time.monotonic() - started
+        log.info("vLLM engine ready in %.1f s (cpu=%s)", self.load_seconds, self.is_cpu)
+
+    def sampling_params(self, params: GenerationParams):
+        """vLLM SamplingParams; never a per-request seed on the CPU engine (it kills the engine core)."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        seed = params.seed if params.temperature > 0 else None
+        if seed is not None and self.is_cpu:
+            raise UnsupportedRequest(
+                "seed is not supported with temperature > 0 on the CPU engine; omit seed or use temperature 0"
+            )
+        return SamplingParams(
+            temperature=params.temperature,
+            max_tokens=params.max_tokens,
+            seed=seed,
+            structured_outputs=StructuredOutputsParams(json=params.json_schema, disable_any_whitespace=True),
+        )
+
+    def prompt_token_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The model's own chat template, rendered and tokenized once (what training does too)."""
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    async def generate(self, messages: list[dict[str, str]], params: GenerationParams) -> Generation:
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        if self.engine is None:
+            raise EngineUnavailable("model is still loading; retry shortly")
+        await self.check_health()
+        sampling = self.sampling_params(params)
+        ids = self.prompt_token_ids(messages)
+        final = None
+        try:
+            async for output in self.engine.generate(
+                {"prompt_token_ids": ids}, sampling, request_id=uuid.uuid4().hex, lora_request=self.lora_request
+            ):
+                final = output
+        except EngineDeadError as error:
+            raise EngineUnavailable("the vLLM engine died; this instance must be restarted") from error
+        completion = final.outputs[0]
+        return Generation(
+            text=completion.text,
+            prompt_tokens=len(ids),
+            completion_tokens=len(completion.token_ids),
+            finish_reason=completion.finish_reason,
+        )
+
+    async def check_health(self) -> None:
+        if self.engine is None:
+            raise EngineUnavailable("model is still loading")
+        if self.engine.errored:
+            raise EngineUnavailable("the vLLM engine died; this instance must be restarted")
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def info(self) -> dict:
+        return {
+            "engine": "vllm",
+            "engine_version": self.version,
+            "device": "cpu" if self.is_cpu else "gpu",
+            "load_seconds": round(self.load_seconds, 1) if self.load_seconds else None,
+            "prefix_caching": self.settings.enable_prefix_caching,
+            "enforce_eager": self.settings.enforce_eager,
+            "max_num_seqs": self.settings.max_num_seqs,
+        }

@@ -1,0 +1,103 @@
+"""The describe service: series → prompt → engine → parsed, checked description."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service import facts, prompt, series
+from service.backends.base import Backend, GenerationParams
+from service.schema import Description, description_json_schema, parse_description
+from service.settings import Settings
+
+JSON_SCHEMA = description_json_schema()
+
+
+class ModelOutputError(RuntimeError):
+    """The engine's output could not be read as a description (a server-side fault, not the client's)."""
+
+
+@dataclass(frozen=True)
+class DescribeOptions:
+    self_check: bool = True
+    repair: bool = False
+    temperature: float = 0.0
+    seed: int | None = None
+    missing: series.MissingPolicy = "reject"
+
+
+@dataclass(frozen=True)
+class DescribeResult:
+    description: Description
+    check: facts.SelfCheck | None
+    features: facts.Features
+    encoded: series.EncodedSeries
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+def prepare(values: Sequence[float | None], options: DescribeOptions, settings: Settings) -> series.EncodedSeries:
+    """Validate and encode a raw series with the deployment's limits (raises SeriesError)."""
+    return series.encode(
+        values,
+        length=settings.trained_length,
+        min_length=settings.min_length,
+        max_length=settings.max_length,
+        missing=options.missing,
+        max_abs=settings.max_abs_value,
+    )
+
+
+async def describe(
+    values: Sequence[float | None], options: DescribeOptions, backend: Backend, settings: Settings
+) -> DescribeResult:
+    """Describe one raw series."""
+    return await describe_encoded(prepare(values, options, settings), options, backend, settings)
+
+
+async def describe_encoded(
+    encoded: series.EncodedSeries, options: DescribeOptions, backend: Backend, settings: Settings
+) -> DescribeResult:
+    """Describe an encoded series; the self-check and repair use the same rules as training's fact-check."""
+    started = time.perf_counter()
+    messages = prompt.build_messages(encoded.tokens, settings.prompt_style)
+    params = GenerationParams(
+        json_schema=JSON_SCHEMA, max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
+    )
+    generation = await backend.generate(messages, params)
+    try:
+        description = parse_description(generation.text)
+    except ValueError as error:
+        raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
+    features = facts.compute_features(encoded.levels)
+    check = None
+    if options.self_check or options.repair:
+        check = facts.check(description, features)
+        if options.repair:
+            description, replaced = facts.repair(description, check)
+            check = facts.SelfCheck(fields=check.fields, repaired=replaced)
+    return DescribeResult(
+        description=description,
+        check=check,
+        features=features,
+        encoded=encoded,
+        prompt_tokens=generation.prompt_tokens,
+        completion_tokens=generation.completion_tokens,
+        seconds=time.perf_counter() - started,
+    )
+
+
+async def describe_many(
+    batch: Sequence[Sequence[float | None]], options: DescribeOptions, backend: Backend, settings: Settings
+) -> list[DescribeResult]:
+    """Validate every series first (one bad series fails the call before any engine work), then run concurrently."""
+    encoded = []
+    for index, values in enumerate(batch):
+        try:
+            encoded.append(prepare(values, options, settings))
+        except series.SeriesError as error:
+            raise series.SeriesError(f"batch item {index}: {error}") from None
+    return list(await asyncio.gather(*(describe_encoded(e, options, backend, settings) for e in encoded)))

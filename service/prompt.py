@@ -1,0 +1,55 @@
+"""Prompts: the paper's prompt (default) and a compact one, as chat messages for the model's own template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+PromptStyle = Literal["paper", "compact"]
+PROMPT_STYLES: tuple[str, ...] = ("paper", "compact")
+
+# arXiv 2507.07439, as in its companion data (without the reasoning teacher's "/think" tag).
+PAPER_INSTRUCTION = (
+    "Describe the time series in three sentences. First sentence: describe trend "
+    "(increasing/decreasing/flat). Second sentence: noise intensity (low/medium/high). Third sentence: "
+    "approximate localisation of global maximum (beginning/middle/end) and global minimum "
+    "(beginning/middle/end).\n"
+    "Put the description in a JSON format with the following pattern\n"
+    "```json\n"
+    '{ "trend": <sentence1>,\n'
+    '  "noise": <sentence2>,\n'
+    '  "extrema": <sentence3> }\n'
+    "```\n"
+)
+COMPACT_INSTRUCTION = "Describe trend, noise and global max/min position as JSON.\n"
+
+
+def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
+    """The series part of the prompt: the paper's bracketed list, or space-separated levels."""
+    if style == "paper":
+        return " Series: [" + ", ".join(tokens) + "]"
+    return "Series: " + " ".join(tokens)
+
+
+def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper") -> str:
+    """The user turn for an encoded series."""
+    if style == "paper":
+        return PAPER_INSTRUCTION + series_text(tokens, style)
+    if style == "compact":
+        return COMPACT_INSTRUCTION + series_text(tokens, style)
+    raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+
+
+def build_messages(tokens: Sequence[str], style: PromptStyle = "paper") -> list[dict[str, str]]:
+    """Chat messages for one series; the model's chat template renders them (same in training and serving)."""
+    return [{"role": "user", "content": user_prompt(tokens, style)}]
+
+
+def series_from_prompt(prompt: str) -> list[int]:
+    """The encoded levels inside a prompt in the paper's format ('Series: [07, 12, ...]')."""
+    marker = "Series: ["
+    start = prompt.rfind(marker)
+    if start < 0:
+        raise ValueError("prompt has no 'Series: [...]' part")
+    end = prompt.index("]", start)
+    return [int(p) for p in prompt[start + len(marker) : end].split(",") if p.strip()]

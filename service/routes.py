@@ -1,0 +1,145 @@
+"""HTTP routes: translate requests into describe calls and results into responses."""
+
+from __future__ import annotations
+
+import platform
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service import api
+from service.backends.base import EngineUnavailable
+from service.describe import DescribeOptions, DescribeResult, describe, describe_many
+from service.series import SeriesError
+
+router = APIRouter()
+ERRORS = {422: {"model": api.ErrorOut}, 502: {"model": api.ErrorOut}, 503: {"model": api.ErrorOut}}
+
+
+def options_of(body: api.DescribeRequest | api.BatchRequest) -> DescribeOptions:
+    return DescribeOptions(
+        self_check=body.self_check, repair=body.repair, temperature=body.temperature, seed=body.seed, missing=body.missing
+    )
+
+
+def model_out(request: Request) -> api.ModelOut:
+    s = request.app.state.settings
+    return api.ModelOut(name=s.model_name, adapter=s.adapter, backend=s.backend, prompt_style=s.prompt_style)
+
+
+def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResponse:
+    checks = None
+    if result.check is not None:
+        fields = {
+            name: api.FieldCheckOut(stated=c.stated, computed=c.computed, agrees=c.agrees, fact=c.fact)
+            for name, c in result.check.fields.items()
+        }
+        checks = api.ChecksOut(**fields, score=result.check.score, repaired=list(result.check.repaired))
+    e = result.encoded
+    return api.DescribeResponse(
+        description=result.description,
+        checks=checks,
+        model=model,
+        usage=api.UsageOut(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens),
+        series=api.SeriesOut(
+            input_length=e.input_length,
+            encoded_length=len(e.levels),
+            resampled=e.resampled,
+            filled_gaps=e.filled_gaps,
+            min=e.input_min,
+            max=e.input_max,
+        ),
+        latency_ms=round(result.seconds * 1000, 2),
+    )
+
+
+def backend_of(request: Request):
+    state = request.app.state
+    if not state.ready:
+        raise EngineUnavailable(state.load_error or "model is still loading; retry shortly")
+    return state.backend
+
+
+@router.post("/describe", response_model=api.DescribeResponse, responses=ERRORS, tags=["describe"])
+async def describe_one(body: api.DescribeRequest, request: Request) -> api.DescribeResponse:
+    """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
+    backend = backend_of(request)
+    result = await describe(body.series, options_of(body), backend, request.app.state.settings)
+    request.app.state.metrics.record_result(result)
+    return response_of(result, model_out(request))
+
+
+@router.post("/describe/batch", response_model=api.BatchResponse, responses=ERRORS, tags=["describe"])
+async def describe_batch(body: api.BatchRequest, request: Request) -> api.BatchResponse:
+    """Describe several series concurrently on the engine."""
+    settings = request.app.state.settings
+    if len(body.series) > settings.max_batch:
+        raise SeriesError(f"batch has {len(body.series)} series; send at most {settings.max_batch} per call")
+    backend = backend_of(request)
+    results = await describe_many(body.series, options_of(body), backend, settings)
+    model = model_out(request)
+    for result in results:
+        request.app.state.metrics.record_result(result)
+    return api.BatchResponse(
+        results=[response_of(r, model) for r in results],
+        usage=api.UsageOut(
+            prompt_tokens=sum(r.prompt_tokens for r in results),
+            completion_tokens=sum(r.completion_tokens for r in results),
+        ),
+    )
+
+
+@router.get("/health", tags=["operations"])
+async def health(request: Request) -> JSONResponse:
+    """Alive, and the engine is not dead (a loading engine is healthy but not ready)."""
+    state = request.app.state
+    if state.load_error:
+        return JSONResponse({"status": "unhealthy", "detail": state.load_error}, status_code=503)
+    if state.ready:
+        try:
+            await state.backend.check_health()
+        except EngineUnavailable as error:
+            return JSONResponse({"status": "unhealthy", "detail": str(error)}, status_code=503)
+    return JSONResponse({"status": "ok", "ready": state.ready})
+
+
+@router.get("/ready", tags=["operations"])
+async def ready(request: Request) -> JSONResponse:
+    """200 once the model is loaded; 503 before."""
+    state = request.app.state
+    if not state.ready:
+        detail = state.load_error or "model is loading"
+        return JSONResponse({"status": "not ready", "detail": detail}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", tags=["operations"])
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/info", tags=["operations"])
+async def info(request: Request) -> dict:
+    """Model, adapter, engine, versions and the settings that shape answers."""
+    state = request.app.state
+    s = state.settings
+    import fastapi
+
+    return {
+        "model": {"name": s.model_name, "path": s.model_path, "adapter": s.adapter, "preset": s.preset},
+        "backend": state.backend.info() if state.ready else {"engine": s.backend, "loading": True},
+        "ready": state.ready,
+        "tokens_per_digit": state.tokens_per_digit,
+        "settings": {
+            "prompt_style": s.prompt_style,
+            "trained_length": s.trained_length,
+            "min_length": s.min_length,
+            "max_length": s.max_length,
+            "max_batch": s.max_batch,
+            "max_tokens": s.max_tokens,
+            "max_body_bytes": s.max_body_bytes,
+        },
+        "versions": {"python": platform.python_version(), "fastapi": fastapi.__version__, "service": state.version},
+    }

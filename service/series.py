@@ -1,0 +1,164 @@
+"""Series preparation: gaps, resampling to the trained length, and the paper's 00–99 encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value within two digits
+MissingPolicy = Literal["reject", "interpolate"]
+
+
+class SeriesError(ValueError):
+    """A series the client sent cannot be described; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class EncodedSeries:
+    """A series as the model sees it: integer levels 0–99 and their two-digit text."""
+
+    levels: tuple[int, ...]
+    tokens: tuple[str, ...]
+    input_length: int
+    input_min: float
+    input_max: float
+    filled_gaps: int
+
+    @property
+    def resampled(self) -> bool:
+        return self.input_length != len(self.levels)
+
+
+def fill_gaps(values: Sequence[float | None], missing: MissingPolicy) -> tuple[np.ndarray, int]:
+    """Replace null gaps by linear interpolation, or reject them; returns the array and the gap count."""
+    gaps = [i for i, v in enumerate(values) if v is None]
+    if not gaps:
+        return np.asarray(values, dtype=np.float64), 0
+    if missing == "reject":
+        shown = ", ".join(str(i) for i in gaps[:5]) + (", ..." if len(gaps) > 5 else "")
+        raise SeriesError(
+            f"series has {len(gaps)} null value(s) at index {shown}; remove them, "
+            'or send "missing": "interpolate" to fill them linearly'
+        )
+    known = np.array([i for i, v in enumerate(values) if v is not None])
+    if known.size < 2:
+        raise SeriesError("series needs at least 2 non-null values to interpolate the gaps")
+    known_values = np.array([values[i] for i in known], dtype=np.float64)
+    filled = np.interp(np.arange(len(values)), known, known_values)
+    return filled, len(gaps)
+
+
+def check_length(n: int, min_length: int, max_length: int) -> None:
+    """Reject series outside the accepted length range with a message that says the range."""
+    if n == 0:
+        raise SeriesError(f"series is empty; send between {min_length} and {max_length} numbers")
+    if n < min_length:
+        raise SeriesError(f"series has {n} values; send at least {min_length}")
+    if n > max_length:
+        raise SeriesError(f"series has {n} values; send at most {max_length} (downsample it first)")
+
+
+def check_magnitude(values: np.ndarray, max_abs: float) -> None:
+    """Reject values whose magnitude would overflow the rescaling."""
+    if not np.all(np.isfinite(values)):
+        index = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise SeriesError(f"series[{index}] is not a finite number; send finite numbers only")
+    too_big = np.flatnonzero(np.abs(values) > max_abs)
+    if too_big.size:
+        index = int(too_big[0])
+        raise SeriesError(f"series[{index}] = {values[index]:g} exceeds the allowed magnitude {max_abs:g}")
+
+
+def downsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
+    """Min/max bucket downsampling: each bucket keeps its min and max in time order."""
+    n_buckets = length // 2
+    edges = np.linspace(0, values.size, n_buckets + 1).round().astype(int)
+    out = []
+    for start, stop in zip(edges[:-1], edges[1:]):
+        bucket = values[start:stop]
+        lo, hi = int(np.argmin(bucket)), int(np.argmax(bucket))
+        first, second = sorted((lo, hi))
+        if first == second:
+            out.extend([bucket[first], bucket[first]])
+        else:
+            out.extend([bucket[first], bucket[second]])
+    if length % 2:
+        out.append(values[-1])
+    return np.asarray(out, dtype=np.float64)
+
+
+def upsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
+    """Linear interpolation upward; the global max and min land exactly on their nearest new index."""
+    positions = np.linspace(0, values.size - 1, length)
+    out = np.interp(positions, np.arange(values.size), values)
+    scale = (length - 1) / (values.size - 1)
+    for index in (int(np.argmax(values)), int(np.argmin(values))):
+        out[int(round(index * scale))] = values[index]
+    return out
+
+
+def resample(values: np.ndarray, length: int) -> np.ndarray:
+    """Bring a series to the model's trained length, keeping where its global max and min are."""
+    if values.size == length:
+        return values
+    if values.size > length:
+        return downsample_keeping_extremes(values, length)
+    return upsample_keeping_extremes(values, length)
+
+
+def rescale_levels(values: np.ndarray) -> np.ndarray:
+    """Min–max rescale to [0, 99.9999] and floor to integer levels; a constant series maps to 0."""
+    low, high = float(values.min()), float(values.max())
+    span = high - low
+    if span == 0 or not np.isfinite(span):
+        if span == 0:
+            return np.zeros(values.size, dtype=np.int64)
+        values = values / np.max(np.abs(values))  # avoid overflow of high - low near float max
+        low, span = float(values.min()), float(values.max() - values.min())
+    scaled = (values - low) / span * ENCODED_MAX
+    return np.clip(np.floor(scaled), 0, 99).astype(np.int64)
+
+
+def format_levels(levels: Sequence[int]) -> tuple[str, ...]:
+    """Two digits per value, left-padded: 7 -> '07'."""
+    return tuple(f"{int(v):02d}" for v in levels)
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """Read levels back from an encoded list such as '[07, 12, 99]' or '07 12 99'."""
+    cleaned = text.strip().strip("[]")
+    parts = [p for p in cleaned.replace(",", " ").split() if p]
+    return tuple(int(p) for p in parts)
+
+
+def encode(
+    values: Sequence[float | None],
+    *,
+    length: int,
+    min_length: int = 8,
+    max_length: int = 100_000,
+    missing: MissingPolicy = "reject",
+    max_abs: float = 1e100,
+) -> EncodedSeries:
+    """Validate, fill, resample and encode a raw series exactly as the student was trained."""
+    check_length(len(values), min_length, max_length)
+    array, filled = fill_gaps(values, missing)
+    check_magnitude(array, max_abs)
+    levels = rescale_levels(resample(array, length))
+    return EncodedSeries(
+        levels=tuple(int(v) for v in levels),
+        tokens=format_levels(levels),
+        input_length=len(values),
+        input_min=float(array.min()),
+        input_max=float(array.max()),
+        filled_gaps=filled,
+    )
+
+
+def tokens_per_digit(count_tokens: Callable[[str], int]) -> float:
+    """How many tokens a tokenizer spends per digit of encoded levels (1.0 is what the encoding needs)."""
+    sample = "".join(f"{i:02d}" for i in range(100))
+    return count_tokens(sample) / len(sample)

@@ -1,0 +1,70 @@
+"""Service settings: environment variables with the TSD_ prefix."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.prompt import PromptStyle
+
+# Model presets: production default on GPU, and the offline base that `make serve` prepares.
+MODEL_PRESETS = {
+    "qwen2.5-0.5b": "Qwen/Qwen2.5-0.5B-Instruct",
+    "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B-Instruct",
+    "smollm2-135m": "models/smollm2-135m-instruct",
+}
+
+
+class Settings(BaseSettings):
+    """Everything that changes between deployments."""
+
+    model_config = SettingsConfigDict(env_prefix="TSD_", extra="ignore")
+
+    preset: Literal["qwen2.5-0.5b", "qwen2.5-1.5b", "smollm2-135m"] = "qwen2.5-0.5b"
+    model: str | None = Field(default=None, description="hub id or local directory; overrides the preset")
+    adapter: str | None = Field(default=None, description="LoRA adapter directory served on top of the model")
+    served_model_name: str | None = None
+    backend: Literal["vllm", "openai", "transformers"] = "vllm"
+
+    # remote OpenAI-compatible backend
+    openai_base_url: str = "http://127.0.0.1:8001/v1"
+    openai_api_key: str | None = None
+    openai_timeout_s: float = 60.0
+
+    # engine
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: str = "auto"
+    max_model_len: int = 2048
+    max_num_seqs: int = 64
+    enforce_eager: bool = True
+    enable_prefix_caching: bool = True
+    gpu_memory_utilization: float = 0.85
+    cpu_kv_cache_gib: int = 2
+    max_lora_rank: int = 64
+
+    # domain
+    prompt_style: PromptStyle = "paper"
+    trained_length: int = 128
+    min_length: int = 8
+    max_length: int = 100_000
+    max_abs_value: float = 1e100
+    max_tokens: int = 320
+    max_batch: int = 32
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 8 * 1024 * 1024
+    log_level: str = "info"
+
+    @cached_property
+    def model_path(self) -> str:
+        """The model actually served: TSD_MODEL, or the preset's."""
+        return self.model or MODEL_PRESETS[self.preset]
+
+    @property
+    def model_name(self) -> str:
+        return self.served_model_name or self.model_path.rstrip("/").split("/")[-1]
