@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -11,10 +12,19 @@ from service.app import create_app
 from service.settings import Settings
 
 
+class DrainingServer(uvicorn.Server):
+    """SIGTERM drains in-flight requests and then exits 0, instead of re-raising the signal."""
+
+    def handle_exit(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)
+
+
 def main() -> int:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server: uvicorn.Server | None = None
+    server: DrainingServer | None = None
 
     def stop_server() -> None:
         server.should_exit = True
@@ -22,7 +32,7 @@ def main() -> int:
     app = create_app(settings, on_load_failure=stop_server)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             timeout_graceful_shutdown=30)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
     server.run()
     if app.state.load_error:
         print(app.state.load_error, file=sys.stderr)

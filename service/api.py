@@ -19,7 +19,7 @@ def _series_value(value: object) -> float | None:
     try:
         number = float(value)
     except OverflowError:
-        raise ValueError("is too large to be a float") from None
+        raise ValueError("must fit in a 64-bit float (its magnitude is too large)") from None
     if not math.isfinite(number):
         raise ValueError("must be finite (NaN and Infinity are not numbers a series can hold)")
     return number

@@ -116,7 +116,8 @@ def validation_message(exc: RequestValidationError) -> str:
         elif item.get("type") == "extra_forbidden":
             messages.append(f"{readable_location(item['loc'])} is not a known field")
         else:
-            messages.append(f"{readable_location(item['loc'])} {msg}" if "must" in msg else f"{readable_location(item['loc'])}: {msg}")
+            separator = " " if item.get("type") == "value_error" else ": "
+            messages.append(f"{readable_location(item['loc'])}{separator}{msg}")
     more = len(exc.errors()) - 3
     return "; ".join(messages) + (f" (and {more} more)" if more > 0 else "")
 
@@ -185,27 +186,33 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self.reject(send)
         received = 0
+        rejected = False
 
         async def limited_receive():
-            nonlocal received
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    rejected = True
+                    await self.reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
+        async def guarded_send(message):
+            if not rejected:  # once the 413 is out, whatever the app answers is dropped
+                await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except BodyTooLarge:
-            await self.reject(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
 
     async def reject(self, send):
         body = f'{{"detail": "request body exceeds {self.max_bytes} bytes; send fewer or shorter series"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class BodyTooLarge(Exception):
-    """A streamed body went over the limit."""

@@ -30,6 +30,7 @@ class VLLMBackend:
 
     def engine_args(self):
         """AsyncEngineArgs from settings; on CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE."""
+        from vllm.config import StructuredOutputsConfig
         from vllm.engine.arg_utils import AsyncEngineArgs
 
         s = self.settings
@@ -46,6 +47,8 @@ class VLLMBackend:
             max_lora_rank=s.max_lora_rank,
             max_loras=1,
             disable_log_stats=True,
+            # Compact JSON, as the student is trained to write it; per-request flags are ignored by vLLM.
+            structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
         )
 
     async def start(self) -> None:
@@ -81,7 +84,7 @@ class VLLMBackend:
             temperature=params.temperature,
             max_tokens=params.max_tokens,
             seed=seed,
-            structured_outputs=StructuredOutputsParams(json=params.json_schema, disable_any_whitespace=True),
+            structured_outputs=StructuredOutputsParams(json=params.json_schema),
         )
 
     def prompt_token_ids(self, messages: list[dict[str, str]]) -> list[int]:

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from service import series
+
+
+def test_encoding_spans_00_to_99_with_two_digits():
+    encoded = series.encode(list(range(128)), length=128)
+    assert encoded.levels[0] == 0 and encoded.levels[-1] == 99
+    assert all(len(t) == 2 for t in encoded.tokens)
+    assert encoded.tokens[:3] == ("00", "00", "01")
+
+
+def test_encoding_pads_single_digits():
+    assert series.format_levels([7, 0, 42]) == ("07", "00", "42")
+
+
+def test_rescale_is_invariant_to_offset_and_positive_scale():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=128)
+    base = series.rescale_levels(x)
+    assert np.array_equal(series.rescale_levels(x * 37.5 + 1e6), base)
+
+
+def test_constant_series_does_not_divide_by_zero():
+    encoded = series.encode([5.0] * 50, length=128)
+    assert set(encoded.levels) == {0}
+
+
+def test_values_near_float_max_do_not_overflow():
+    levels = series.rescale_levels(np.array([-1e308, 0.0, 1e308] * 10))
+    assert levels.min() == 0 and levels.max() == 99
+
+
+def test_downsampling_keeps_extreme_positions():
+    x = np.sin(np.linspace(0, 3, 5000))
+    x[4000] = 10.0  # a spike near 80 % of the series
+    x[300] = -10.0
+    out = series.resample(x, 128)
+    assert out.size == 128
+    assert out.max() == 10.0 and out.min() == -10.0
+    assert abs(np.argmax(out) / 128 - 0.8) < 0.02
+    assert abs(np.argmin(out) / 128 - 0.06) < 0.02
+
+
+def test_downsampling_to_odd_length():
+    assert series.resample(np.arange(1000.0), 127).size == 127
+
+
+def test_upsampling_keeps_exact_extremes():
+    x = np.array([0.0, 3.0, -2.0, 1.0, 0.5, 0.2, 0.1, 0.0])
+    out = series.resample(x, 128)
+    assert out.size == 128
+    assert out.max() == 3.0 and out.min() == -2.0
+    assert abs(np.argmax(out) / 127 - 1 / 7) < 0.01
+
+
+def test_gaps_rejected_by_default_with_their_positions():
+    with pytest.raises(series.SeriesError, match="index 2"):
+        series.fill_gaps([1.0, 2.0, None, 4.0], "reject")
+
+
+def test_gaps_interpolated_on_request():
+    filled, count = series.fill_gaps([1.0, None, 3.0, None], "interpolate")
+    assert count == 2
+    assert filled.tolist() == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_interpolation_needs_two_known_values():
+    with pytest.raises(series.SeriesError, match="at least 2"):
+        series.fill_gaps([None, 1.0, None], "interpolate")
+
+
+@pytest.mark.parametrize(
+    ("n", "message"), [(0, "empty"), (3, "at least 8"), (100_001, "at most 100000")]
+)
+def test_length_bounds(n, message):
+    with pytest.raises(series.SeriesError, match=message):
+        series.encode([1.0] * n, length=128)
+
+
+def test_magnitude_bound():
+    with pytest.raises(series.SeriesError, match="exceeds the allowed magnitude"):
+        series.encode([1.0] * 9 + [1e200], length=128, max_abs=1e100)
+
+
+def test_parse_levels_round_trip():
+    assert series.parse_levels("[07, 12, 99]") == (7, 12, 99)
+    assert series.parse_levels("07 12 99") == (7, 12, 99)
+
+
+def test_tokens_per_digit_counts_with_the_given_tokenizer():
+    assert series.tokens_per_digit(len) == 1.0
+    assert series.tokens_per_digit(lambda text: len(text) // 2) == 0.5
