@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BASE_DIR := models/smollm2-135m-instruct
 STAMP := $(VENV)/.installed
+# The shipped student adapter, once training has produced one; until then the base model is served.
+ADAPTER ?= $(patsubst %/adapter_config.json,%,$(wildcard models/adapters/smollm2-135m/adapter_config.json))
 
 .PHONY: install base serve test test-unit test-api test-integration lint clean
 
@@ -30,7 +32,7 @@ $(BASE_DIR)/config.json: | $(STAMP)
 	$(PY) -m training.prepare_base smollm2-135m --out $(BASE_DIR)
 
 serve: install base
-	TSD_PRESET=smollm2-135m TSD_HOST=$(HOST) TSD_PORT=$(PORT) $(PY) -m service
+	TSD_PRESET=smollm2-135m TSD_HOST=$(HOST) TSD_PORT=$(PORT) $(if $(ADAPTER),TSD_ADAPTER=$(ADAPTER)) $(PY) -m service
 
 test: install base
 	$(PY) -m pytest -q -ra

@@ -1,0 +1,198 @@
+"""Teachers that describe encoded series: a rule teacher (offline) and an OpenAI-compatible multimodal model."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from service import facts, prompt
+from service.series import format_levels
+from service.schema import Description, description_json_schema, parse_description
+
+# --- rule teacher: the facts, phrased the way a teacher model phrases them --------------------
+
+_TREND = {
+    "increasing": [
+        "The time series shows an increasing trend over the observed period.",
+        "The time series exhibits an overall increasing trend.",
+        "The series shows a clear upward trend from beginning to end.",
+        "The time series displays an increasing trend over time.",
+    ],
+    "decreasing": [
+        "The time series shows a decreasing trend over the observed period.",
+        "The time series exhibits an overall decreasing trend.",
+        "The series shows a clear downward trend from beginning to end.",
+        "The time series displays a decreasing trend over time.",
+    ],
+    "flat": [
+        "The time series shows no clear overall trend and stays roughly flat.",
+        "The time series is flat overall, without a clear upward or downward direction.",
+        "The series remains flat, fluctuating around a stable level.",
+    ],
+}
+_NOISE = {
+    "low": [
+        "The noise intensity is low, with the values following a smooth path.",
+        "The noise intensity in the time series is low, with only minor fluctuations.",
+        "The noise intensity is relatively low.",
+    ],
+    "medium": [
+        "The noise intensity is medium, with noticeable fluctuations throughout the series.",
+        "The noise intensity in the time series is medium.",
+        "The noise intensity appears to be medium, with noticeable fluctuations around the trend.",
+    ],
+    "high": [
+        "The noise intensity is high, with significant fluctuations throughout the series.",
+        "The noise intensity in the time series is high, with frequent and sharp changes in values.",
+        "The noise intensity is high.",
+    ],
+}
+_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["in the middle", "around the middle"],
+          "end": ["at the end", "towards the end"]}
+_EXTREMA = [
+    "The global maximum is located {max}, and the global minimum is located {min}.",
+    "The global maximum is located {max} of the series, while the global minimum is {min}.",
+    "The global minimum is located {min}, while the global maximum is {max}.",
+]
+
+
+def rule_description(levels: list[int], rng: random.Random) -> Description:
+    """A teacher-like description whose every label is the computed one."""
+    f = facts.compute_features(levels)
+    extrema = rng.choice(_EXTREMA).format(max=rng.choice(_PLACE[f.max]), min=rng.choice(_PLACE[f.min]))
+    return Description(trend=rng.choice(_TREND[f.trend]), noise=rng.choice(_NOISE[f.noise]), extrema=extrema)
+
+
+# --- OpenAI-compatible multimodal teacher -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    base_url: str = "http://127.0.0.1:8001/v1"
+    model: str = "pixtral-large-latest"
+    api_key_env: str = "TEACHER_API_KEY"
+    concurrency: int = 4
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    temperature: float = 0.0
+    max_tokens: int = 300
+
+
+@dataclass
+class TeacherUsage:
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class TeacherError(RuntimeError):
+    """The teacher could not answer after all retries."""
+
+
+def cache_key(model: str, user_text: str, image: bytes | None) -> str:
+    """Content key: same model, prompt and chart → same answer, no new request."""
+    digest = hashlib.sha256(model.encode() + b"\0" + user_text.encode())
+    if image:
+        digest.update(image)
+    return digest.hexdigest()
+
+
+class OpenAITeacher:
+    """Chart image + numbers + the paper's prompt to any OpenAI-compatible chat endpoint, JSON response format."""
+
+    def __init__(self, config: TeacherConfig, cache_dir: Path, transport: httpx.AsyncBaseTransport | None = None):
+        self.config = config
+        self.cache_dir = cache_dir
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.usage = TeacherUsage()
+        api_key = os.environ.get(config.api_key_env)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_s, transport=transport
+        )
+        self.semaphore = asyncio.Semaphore(config.concurrency)
+
+    def payload(self, user_text: str, image: bytes | None) -> dict:
+        content: list[dict] = [{"type": "text", "text": user_text}]
+        if image:
+            content.insert(0, {"type": "image_url",
+                               "image_url": {"url": "data:image/png;base64," + base64.b64encode(image).decode()}})
+        return {
+            "model": self.config.model,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "description", "schema": description_json_schema()}},
+        }
+
+    async def describe(self, levels: list[int], image: bytes | None) -> Description:
+        """One annotation: from the cache if this content was answered before, else from the teacher."""
+        user_text = prompt.user_prompt(format_levels(levels), "paper")
+        key = cache_key(self.config.model, user_text, image)
+        cached = self.cache_dir / f"{key}.json"
+        if cached.exists():
+            self.usage.cached += 1
+            return parse_description(json.loads(cached.read_text())["content"])
+        async with self.semaphore:
+            body = await self._post_with_retries(self.payload(user_text, image))
+        content = body["choices"][0]["message"]["content"]
+        description = parse_description(extract_json(content))
+        usage = body.get("usage") or {}
+        self.usage.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        self.usage.completion_tokens += int(usage.get("completion_tokens", 0))
+        partial = cached.with_suffix(".partial")
+        partial.write_text(json.dumps({"content": description.model_dump_json(), "usage": usage}))
+        partial.replace(cached)
+        return description
+
+    async def _post_with_retries(self, payload: dict) -> dict:
+        """POST with exponential backoff on 429, 5xx, timeouts and connection errors; honours Retry-After."""
+        delay = self.config.backoff_s
+        last = "no attempt"
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                self.usage.retries += 1
+            self.usage.requests += 1
+            try:
+                response = await self.client.post("/chat/completions", json=payload)
+            except (httpx.TimeoutException, httpx.TransportError) as error:
+                last = f"{type(error).__name__}: {error}"
+            else:
+                if response.status_code == 200:
+                    return response.json()
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+                if response.status_code != 429 and response.status_code < 500:
+                    break
+                retry_after = response.headers.get("retry-after")
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    delay = max(delay, float(retry_after))
+            if attempt < self.config.max_retries:
+                await asyncio.sleep(min(delay, self.config.max_backoff_s))
+                delay *= 2
+        self.usage.failures += 1
+        raise TeacherError(f"teacher failed after {self.config.max_retries + 1} attempts: {last}")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def extract_json(content: str) -> str:
+    """The JSON object inside a reply (teachers sometimes wrap it in a code fence or prose)."""
+    start, end = content.find("{"), content.rfind("}")
+    if start < 0 or end < start:
+        raise ValueError("teacher reply holds no JSON object")
+    return content[start : end + 1]
