@@ -11,7 +11,12 @@ STAMP := $(VENV)/.installed
 # The shipped student adapter, once training has produced one; until then the base model is served.
 ADAPTER ?= $(patsubst %/adapter_config.json,%,$(wildcard models/adapters/smollm2-135m/adapter_config.json))
 
-.PHONY: install base serve test test-unit test-api test-integration lint clean
+RUN ?= runs/smollm2
+TEACHER_FILE ?= ../shared/data/dlaa_teacher_150.jsonl
+SERIES ?= 1100
+SHIP ?= models/adapters/smollm2-135m
+
+.PHONY: install base serve test test-unit test-api test-integration lint clean train
 
 install: $(STAMP)
 
@@ -33,6 +38,21 @@ $(BASE_DIR)/config.json: | $(STAMP)
 
 serve: install base
 	TSD_PRESET=smollm2-135m TSD_HOST=$(HOST) TSD_PORT=$(PORT) $(if $(ADAPTER),TSD_ADAPTER=$(ADAPTER)) $(PY) -m service
+
+# The offline distillation pipeline, end to end (≈ 60 min on 2 cores): rule teacher on fresh OU series plus
+# the real teacher annotations in TEACHER_FILE (when present), fact-checked, LoRA on SmolLM2-135M, evaluated, shipped.
+train: install base
+	$(PY) -m training.generate --run $(RUN) --count $(SERIES) --ood-count 60 --seed 0
+	$(PY) -m training.annotate --run $(RUN) --teacher rules
+	$(PY) -m training.factcheck --run $(RUN)
+	if [ -f "$(TEACHER_FILE)" ]; then \
+	  $(PY) -m training.annotate --run $(RUN) --teacher import --file $(TEACHER_FILE) --out teacher.jsonl && \
+	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
+	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl; \
+	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl; fi
+	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml
+	$(PY) -m training.evaluate --run $(RUN)
+	$(PY) -m training.merge --run $(RUN) --ship $(SHIP)
 
 test: install base
 	$(PY) -m pytest -q -ra

@@ -128,7 +128,8 @@ async def info(request: Request) -> dict:
     import fastapi
 
     return {
-        "model": {"name": s.model_name, "path": s.model_path, "adapter": s.adapter, "preset": s.preset},
+        "model": {"name": s.model_name, "path": s.model_path, "adapter": s.adapter, "preset": s.preset,
+                  "student": s.student_manifest()},
         "backend": state.backend.info() if state.ready else {"engine": s.backend, "loading": True},
         "ready": state.ready,
         "tokens_per_digit": state.tokens_per_digit,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.prompt import PromptStyle
@@ -16,6 +18,9 @@ MODEL_PRESETS = {
     "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B-Instruct",
     "smollm2-135m": "models/smollm2-135m-instruct",
 }
+
+
+STUDENT_MANIFEST = "tsdescribe.json"
 
 
 class Settings(BaseSettings):
@@ -46,7 +51,9 @@ class Settings(BaseSettings):
     max_lora_rank: int = 64
 
     # domain
-    prompt_style: PromptStyle = "paper"
+    prompt_style: PromptStyle | None = Field(
+        default=None, description="default: what the adapter or merged student was trained with, else paper"
+    )
     trained_length: int = 128
     min_length: int = 8
     max_length: int = 100_000
@@ -59,6 +66,21 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 8 * 1024 * 1024
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _prompt_style_of_the_student(self) -> "Settings":
+        """A student is always prompted as it was trained: its manifest names the prompt style."""
+        if self.prompt_style is None:
+            manifest = self.student_manifest()
+            self.prompt_style = manifest.get("prompt_style", "paper") if manifest else "paper"
+        return self
+
+    def student_manifest(self) -> dict | None:
+        """tsdescribe.json written by training.merge beside the adapter or the merged model, if any."""
+        for directory in (self.adapter, self.model_path):
+            if directory and (Path(directory) / STUDENT_MANIFEST).is_file():
+                return json.loads((Path(directory) / STUDENT_MANIFEST).read_text())
+        return None
 
     @cached_property
     def model_path(self) -> str:

@@ -34,7 +34,7 @@ _TREND = {
     ],
     "flat": [
         "The time series shows no clear overall trend and stays roughly flat.",
-        "The time series is flat overall, without a clear upward or downward direction.",
+        "The time series is flat overall, with no clear direction.",
         "The series remains flat, fluctuating around a stable level.",
     ],
 }

@@ -1,0 +1,23 @@
+import json
+
+from service.settings import Settings
+
+
+def test_preset_gives_the_model_path_and_model_overrides_it():
+    assert Settings(preset="smollm2-135m").model_path == "models/smollm2-135m-instruct"
+    assert Settings(preset="qwen2.5-0.5b").model_path == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert Settings(model="/srv/m").model_path == "/srv/m"
+
+
+def test_prompt_style_follows_the_students_manifest(tmp_path):
+    (tmp_path / "tsdescribe.json").write_text(json.dumps({"prompt_style": "compact", "base": "x"}))
+    assert Settings(adapter=str(tmp_path)).prompt_style == "compact"
+    assert Settings(adapter=str(tmp_path), prompt_style="paper").prompt_style == "paper"
+    assert Settings(model="nowhere").prompt_style == "paper"
+
+
+def test_settings_read_the_env_prefix(monkeypatch):
+    monkeypatch.setenv("TSD_MAX_BATCH", "7")
+    monkeypatch.setenv("TSD_BACKEND", "openai")
+    s = Settings()
+    assert s.max_batch == 7 and s.backend == "openai"

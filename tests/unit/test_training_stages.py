@@ -1,0 +1,97 @@
+import json
+import random
+
+import numpy as np
+
+from service import facts
+from service.prompt import series_from_prompt
+from service.series import encode
+from training import dataset, generate, teachers
+from training.annotate import import_companion
+from training.factcheck import FactcheckConfig, agreement_report, check_record
+
+
+def test_ou_generator_is_seeded_and_follows_the_papers_ranges():
+    a = list(generate.generate_ou(20, seed=3))
+    b = list(generate.generate_ou(20, seed=3))
+    assert a == b
+    for r in a:
+        assert len(r["values"]) == 128
+        assert 0.2 <= r["params"]["theta"] <= 1.2 and 0 <= r["params"]["sigma"] <= 0.4
+        assert -2 <= r["params"]["x0"] <= 2 and r["values"][0] == r["params"]["x0"]
+
+
+def test_ou_generator_is_fast():
+    import time
+
+    started = time.perf_counter()
+    list(generate.generate_ou(2000, seed=0))
+    assert time.perf_counter() - started < 5  # thousands per second, with a wide margin for a loaded CI machine
+
+
+def test_ood_families_lengths_and_scales():
+    records = list(generate.generate_ood(24, seed=0))
+    assert {r["family"] for r in records} == set(generate.OOD_FAMILIES)
+    assert {len(r["values"]) for r in records} == {64, 200, 500, 1000}
+    assert all(np.isfinite(r["values"]).all() for r in records)
+
+
+def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
+    rng = random.Random(0)
+    for record in generate.generate_ou(300, seed=1):
+        levels = list(encode(record["values"], length=128).levels)
+        description = teachers.rule_description(levels, rng)
+        assert facts.check(description, facts.compute_features(levels)).score == 1.0
+    for label, sentences in teachers._TREND.items():
+        assert all(facts.read_trend(s) == label for s in sentences)
+    for label, sentences in teachers._NOISE.items():
+        assert all(facts.read_noise(s) == label for s in sentences)
+
+
+def companion_row(levels, output):
+    prompt = "\n/think Describe ... Series: [" + ", ".join(f"{v:02d}" for v in levels) + "]"
+    return json.dumps({"index": 7, "input": prompt, "output": json.dumps(output)})
+
+
+def test_import_reads_the_companion_format(tmp_path):
+    levels = list(range(0, 128)) [:128]
+    levels = [min(99, v) for v in levels]
+    path = tmp_path / "teacher.jsonl"
+    path.write_text(companion_row(levels, {"trend": "Up.", "noise": "Low.", "extrema": "Max at end."}) + "\n")
+    [record] = import_companion(path)
+    assert record["id"] == "import-7" and record["levels"] == levels
+    assert record["description"]["trend"] == "Up."
+    assert series_from_prompt(json.loads(path.read_text())["input"]) == levels
+
+
+def rising_record(trend_sentence, extrema):
+    levels = [min(99, i * 99 // 127) for i in range(128)]
+    return {"id": "x", "levels": levels, "description": {
+        "trend": trend_sentence, "noise": "The noise intensity is low.", "extrema": extrema}}
+
+
+def test_factcheck_corrects_extrema_and_drops_or_corrects_trend():
+    wrong_extrema = rising_record("The series shows an increasing trend.",
+                                  "The global maximum is at the beginning and the global minimum is at the end.")
+    checked, finding = check_record(wrong_extrema, FactcheckConfig())
+    assert checked["corrected"] == ["extrema"] and finding["action"] == "corrected"
+    assert "maximum is at the end" in checked["description"]["extrema"]
+    wrong_trend = rising_record("The series shows a decreasing trend.",
+                                "The global maximum is at the end and the global minimum is at the beginning.")
+    dropped, finding = check_record(wrong_trend, FactcheckConfig(contradicted="drop"))
+    assert dropped is None and finding["action"] == "dropped"
+    corrected, _ = check_record(wrong_trend, FactcheckConfig(contradicted="correct"))
+    assert corrected["description"]["trend"] == "The series shows an increasing trend."
+    report = agreement_report([finding, check_record(wrong_extrema, FactcheckConfig())[1]])
+    assert report["agreement"]["trend"] == 0.5 and report["extrema_corrected"] == 0.5
+
+
+def test_dataset_split_is_by_content_and_examples_use_the_service_prompt():
+    levels = [i % 100 for i in range(128)]
+    assert dataset.split_of(levels, 0.1, 0.2) == dataset.split_of(list(levels), 0.1, 0.2)
+    splits = [dataset.split_of([i, *levels[1:]], 0.1, 0.2) for i in range(100)]
+    assert 40 < splits.count("train") < 90 and splits.count("test") > 5
+    example = dataset.sft_example({"id": "a", "levels": levels, "description": {
+        "trend": "Up.", "noise": "Low.", "extrema": "Max at end."}}, "compact")
+    assert example["messages"][0]["content"].endswith(" ".join(f"{v:02d}" for v in levels))
+    assert example["target"] == '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'

@@ -1,0 +1,77 @@
+"""Stage 5 — SFT examples with the service's own prompt builder; split by series into train/validation/test.
+
+    python -m training.dataset --run runs/smollm2 --sources checked.jsonl checked_teacher.jsonl --prompt-style compact
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections import Counter
+
+from service.prompt import PROMPT_STYLES, build_messages
+from service.schema import Description, render_target
+from service.series import format_levels
+from training.rundir import RunDir
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_of(levels: list[int], validation: float, test: float) -> str:
+    """Deterministic split by the series' content: the same series always lands in the same split."""
+    digest = hashlib.sha256(",".join(map(str, levels)).encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < test:
+        return "test"
+    if u < test + validation:
+        return "validation"
+    return "train"
+
+
+def sft_example(record: dict, style: str) -> dict:
+    """Chat messages exactly as the service sends them, and the compact JSON the student must answer."""
+    description = Description.model_validate(record["description"])
+    return {
+        "id": record["id"],
+        "family": record.get("family", "ou"),
+        "teacher": record.get("teacher"),
+        "levels": record["levels"],
+        "messages": build_messages(format_levels(record["levels"]), style),
+        "target": render_target(description),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--sources", nargs="+", default=["checked.jsonl"])
+    parser.add_argument("--prompt-style", choices=PROMPT_STYLES, default="compact")
+    parser.add_argument("--validation", type=float, default=0.05)
+    parser.add_argument("--test", type=float, default=0.15)
+    parser.add_argument("--imported-test", type=float, default=0.34,
+                        help="test share for imported real-teacher records (held out for the style metric)")
+    args = parser.parse_args(argv)
+    run = RunDir(args.run)
+    (run.path / "sft").mkdir(exist_ok=True)
+    buckets: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    seen: set[tuple[int, ...]] = set()
+    for source in args.sources:
+        for record in run.read_jsonl(source):
+            key = tuple(record["levels"])
+            if key in seen:  # one series, one example: no leakage of duplicates across splits
+                continue
+            seen.add(key)
+            imported = str(record.get("teacher", "")).startswith("import")
+            test_share = args.imported_test if imported else args.test
+            buckets[split_of(record["levels"], args.validation, test_share)].append(sft_example(record, args.prompt_style))
+    counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
+    teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
+    run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "counts": counts,
+                           "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})
+    print(counts, teachers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

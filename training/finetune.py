@@ -1,0 +1,205 @@
+"""Stage 6 — LoRA fine-tune (peft), loss on answer tokens only, checkpoints and resume.
+
+    python -m training.finetune --run runs/smollm2 --config training/configs/smollm2-135m.yaml [--set epochs=2 lr=1e-4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from training.rundir import RunDir
+
+
+@dataclass
+class FinetuneConfig:
+    base: str = "models/smollm2-135m-instruct"
+    prompt_style: str = "compact"
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    lr: float = 2e-4
+    warmup_steps: int = 10
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_examples: int | None = None
+    dtype: str = "bfloat16"
+    threads: int | None = None
+    seed: int = 0
+    checkpoint_every: int = 50
+    log_every: int = 5
+
+
+def load_config(path: str | None, overrides: list[str]) -> FinetuneConfig:
+    """A preset YAML, then key=value overrides from the command line."""
+    import yaml
+
+    values = yaml.safe_load(Path(path).read_text()) if path else {}
+    values = values.get("finetune", values)
+    types = {f.name: f.type for f in fields(FinetuneConfig)}
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        if key not in types:
+            raise SystemExit(f"unknown setting {key!r}; known: {', '.join(sorted(types))}")
+        values[key] = yaml.safe_load(raw)
+    return FinetuneConfig(**values)
+
+
+def tokenize_example(tokenizer, example: dict) -> tuple[list[int], list[int]]:
+    """Prompt through the base's chat template, then the target and EOS; labels only on the answer."""
+    prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
+    prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
+    answer_ids = tokenizer.encode(example["target"], add_special_tokens=False) + [tokenizer.eos_token_id]
+    return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
+
+
+def batches(examples: list[tuple[list[int], list[int]]], size: int, pad_id: int, rng: random.Random):
+    """Shuffled, right-padded batches as tensors."""
+    import torch
+
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    for start in range(0, len(order), size):
+        chunk = [examples[i] for i in order[start : start + size]]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.full((len(chunk), width), pad_id)
+        labels = torch.full((len(chunk), width), -100)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, (x, y) in enumerate(chunk):
+            ids[row, : len(x)] = torch.tensor(x)
+            labels[row, : len(y)] = torch.tensor(y)
+            mask[row, : len(x)] = 1
+        yield ids, labels, mask
+
+
+def evaluate_loss(model, examples, config: FinetuneConfig, pad_id: int) -> float:
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for ids, labels, mask in batches(examples, config.batch_size, pad_id, random.Random(0)):
+            total += float(model(input_ids=ids, attention_mask=mask, labels=labels).loss) * ids.shape[0]
+            count += ids.shape[0]
+    model.train()
+    return total / max(1, count)
+
+
+def finetune(run: RunDir, config: FinetuneConfig) -> dict:
+    """Train a LoRA adapter into run/adapter; resumes from run/checkpoints/last if present."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(config.base)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
+    validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
+    model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, config.dtype))
+    checkpoint = run.path / "checkpoints" / "last"
+    state = {"step": 0, "losses": []}
+    if (checkpoint / "adapter_config.json").exists():
+        model = PeftModel.from_pretrained(model, checkpoint, is_trainable=True)
+        state = json.loads((checkpoint / "state.json").read_text())
+        print(f"resuming from step {state['step']}", file=sys.stderr)
+    else:
+        lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+                          target_modules=config.target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    model.train()
+    steps_per_epoch = math.ceil(len(train) / (config.batch_size * config.grad_accum))
+    total_steps = config.max_steps or max(1, round(steps_per_epoch * config.epochs))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    if (checkpoint / "optimizer.pt").exists():
+        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt"))
+
+    def lr_at(step: int) -> float:
+        if step < config.warmup_steps:
+            return config.lr * (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    started = time.monotonic()
+    bar = tqdm(total=total_steps, initial=state["step"], desc="finetune", file=sys.stderr, dynamic_ncols=True)
+    epoch = 0
+    while state["step"] < total_steps:
+        epoch_rng = random.Random(config.seed + epoch)
+        accumulated = 0
+        for ids, labels, mask in batches(train, config.batch_size, pad_id, epoch_rng):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / config.grad_accum
+            loss.backward()
+            accumulated += 1
+            if accumulated % config.grad_accum:
+                continue
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(state["step"])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            state["step"] += 1
+            state["losses"].append(round(float(loss) * config.grad_accum, 4))
+            bar.update(1)
+            bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", epoch=epoch)
+            if state["step"] % config.checkpoint_every == 0:
+                save_checkpoint(model, optimizer, state, checkpoint)
+            if state["step"] >= total_steps:
+                break
+        epoch += 1
+    bar.close()
+    validation_loss = evaluate_loss(model, validation, config, pad_id) if validation else None
+    adapter_dir = run.path / "adapter"
+    model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    result = {"steps": state["step"], "train_examples": len(train), "final_loss": state["losses"][-1] if state["losses"] else None,
+              "validation_loss": validation_loss, "seconds": round(time.monotonic() - started, 1)}
+    (run.path / "train_log.json").write_text(json.dumps({"losses": state["losses"], **result}))
+    return result
+
+
+def save_checkpoint(model, optimizer, state: dict, path: Path) -> None:
+    """Adapter, optimizer and step, written to a temp dir then swapped in."""
+    import shutil
+
+    import torch
+
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
+    (partial / "state.json").write_text(json.dumps(state))
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--config", default="training/configs/smollm2-135m.yaml")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.set)
+    run = RunDir(args.run)
+    result = finetune(run, config)
+    run.record("finetune", {"config": asdict(config), **result})
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
