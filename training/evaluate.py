@@ -190,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         "in_distribution": summary["in_distribution"], "out_of_distribution": summary["out_of_distribution"],
         "cosine_to_teacher": summary["cosine_to_teacher"]}}, indent=2))
     (out / "report.md").write_text(table + "\n")
+    from training.plots import write_report_plots
+
+    samples_path = out / "samples.json"
+    samples = json.loads(samples_path.read_text()) if samples_path.exists() else []
+    levels_by_id = {e["id"]: e["levels"] for e in run.read_jsonl("sft/test.jsonl")}
+    for path in write_report_plots(run.path, results, samples, levels_by_id):
+        print(f"plot: {path}", file=sys.stderr)
     run.record("evaluate", {"adapter": adapter, "table": table})
     print(table)
     return 0
