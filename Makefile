@@ -16,7 +16,12 @@ TEACHER_FILE ?= ../shared/data/dlaa_teacher_150.jsonl
 SERIES ?= 1100
 SHIP ?= models/adapters/smollm2-135m
 
-.PHONY: install base serve test test-unit test-api test-integration lint clean train
+USERS ?= 8
+SPAWN ?= 2
+DURATION ?= 1m
+TARGET ?= http://$(HOST):$(PORT)
+
+.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest
 
 install: $(STAMP)
 
@@ -65,6 +70,12 @@ test-api: install
 
 test-integration: install base
 	$(PY) -m pytest -q -m integration
+
+# Headless Locust against a running service (start it with `make serve`); CSV + HTML reports in reports/.
+loadtest: install
+	mkdir -p reports
+	$(VENV)/bin/locust -f loadtests/locustfile.py --headless -u $(USERS) -r $(SPAWN) -t $(DURATION) \
+	  --host $(TARGET) --csv reports/loadtest --html reports/loadtest.html --only-summary
 
 lint: install
 	$(VENV)/bin/ruff check service training clients tests

@@ -35,6 +35,8 @@ class Outcome:
     text: str | None = None
     reference: str | None = None
     prompt_tokens: int = 0
+    description: dict | None = None
+    levels: list | None = None
 
 
 def accuracy(outcomes: list[Outcome]) -> dict:
@@ -66,8 +68,9 @@ def confusion(outcomes: list[Outcome], name: str) -> dict:
 def outcome_of(result, record_id: str, family: str, reference: str | None) -> Outcome:
     stated = {name: c.stated for name, c in result.check.fields.items()}
     computed = {name: c.computed for name, c in result.check.fields.items()}
-    text = " ".join(result.description.model_dump().values())
-    return Outcome(record_id, family, True, stated, computed, text, reference, result.prompt_tokens)
+    description = result.description.model_dump()
+    return Outcome(record_id, family, True, stated, computed, " ".join(description.values()), reference,
+                   result.prompt_tokens, description, list(result.encoded.levels))
 
 
 async def run_model(backend, settings: Settings, test: list[dict], ood: list[dict]) -> tuple[list[Outcome], list[Outcome]]:
@@ -112,6 +115,14 @@ def cosine_to_teacher(outcomes: list[Outcome], model_path: str | None = None) ->
     return round(float((a * b).sum(axis=1).mean()), 4)
 
 
+def nli_per_field(outcomes: list[Outcome], model_path: str) -> dict:
+    """Share of the model's sentences that the computed fact sentences entail, per field."""
+    from training.factcheck import NLIJudge, nli_findings
+
+    records = [{"levels": o.levels, "description": o.description} for o in outcomes if o.valid]
+    return nli_findings(NLIJudge(model_path), records) if records else {}
+
+
 def summarize(in_dist: list[Outcome], out_dist: list[Outcome], teacher_only: bool) -> dict:
     by_family = defaultdict(list)
     for o in out_dist:
@@ -144,7 +155,8 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-async def evaluate(run: RunDir, base: str, adapter: str | None, style: str, limit: int | None) -> dict:
+async def evaluate(run: RunDir, base: str, adapter: str | None, style: str, limit: int | None,
+                   nli: str | None = None) -> dict:
     from service.backends.vllm_engine import VLLMBackend
 
     test = list(run.read_jsonl("sft/test.jsonl"))[:limit]
@@ -159,10 +171,14 @@ async def evaluate(run: RunDir, base: str, adapter: str | None, style: str, limi
         base_settings = student_settings.model_copy(update={"prompt_style": "paper", "adapter": None})
         in_dist, out_dist = await run_model(before, base_settings, test, ood)
         results["base (paper prompt)"] = summarize(in_dist, out_dist, teacher_only=True)
+        if nli:
+            results["base (paper prompt)"]["nli_entailment"] = nli_per_field(in_dist, nli)
         if adapter:
             in_dist, out_dist = await run_model(backend, student_settings, test, ood)
             results[f"student ({style} prompt)"] = summarize(in_dist, out_dist, teacher_only=True)
-            samples = [o.__dict__ for o in in_dist[:40]]
+            if nli:
+                results[f"student ({style} prompt)"]["nli_entailment"] = nli_per_field(in_dist, nli)
+            samples = [{k: v for k, v in o.__dict__.items() if k != "levels"} for o in in_dist[:40]]
             (run.path / "eval").mkdir(exist_ok=True)
             (run.path / "eval" / "samples.json").write_text(json.dumps(samples, indent=1))
     finally:
@@ -175,13 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--adapter", default=None, help="default: RUN/adapter if it exists")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--nli", default=None, help="NLI model path or id (e.g. roberta-large-mnli), if available")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     config = run.manifest()["stages"].get("finetune", {}).get("config", {})
     base = config.get("base", "models/smollm2-135m-instruct")
     style = config.get("prompt_style", "compact")
     adapter = args.adapter or (str(run.path / "adapter") if (run.path / "adapter" / "adapter_config.json").exists() else None)
-    results = asyncio.run(evaluate(run, base, adapter, style, args.limit))
+    results = asyncio.run(evaluate(run, base, adapter, style, args.limit, args.nli))
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
     table = markdown_table(results)
