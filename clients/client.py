@@ -90,6 +90,13 @@ def _retry_delay(response: httpx.Response, attempt: int, backoff: float) -> floa
         return min(60.0, backoff * 2**attempt)
 
 
+def _delay_or_raise(response: httpx.Response, attempt: int, retries: int, backoff: float) -> float:
+    """Seconds to wait before retrying a 429/503 with attempts left; any other failure raises."""
+    if response.status_code in RETRY_STATUSES and attempt < retries:
+        return _retry_delay(response, attempt, backoff)
+    _raise_for(response)
+
+
 def _raise_for(response: httpx.Response) -> None:
     try:
         detail = response.json().get("detail", response.text)
@@ -119,10 +126,7 @@ class Client:
                 raise TransportError(f"{type(error).__name__}: {error}") from error
             if response.status_code == 200:
                 return response.json()
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                time.sleep(_retry_delay(response, attempt, self.backoff))
-                continue
-            _raise_for(response)
+            time.sleep(_delay_or_raise(response, attempt, self.retries, self.backoff))
         raise AssertionError("unreachable")
 
     def describe(self, series: Sequence[float | None], **options) -> Result:
@@ -166,10 +170,7 @@ class AsyncClient:
                 raise TransportError(f"{type(error).__name__}: {error}") from error
             if response.status_code == 200:
                 return response.json()
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                await asyncio.sleep(_retry_delay(response, attempt, self.backoff))
-                continue
-            _raise_for(response)
+            await asyncio.sleep(_delay_or_raise(response, attempt, self.retries, self.backoff))
         raise AssertionError("unreachable")
 
     async def describe(self, series: Sequence[float | None], **options) -> Result:
