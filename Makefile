@@ -13,7 +13,10 @@ ADAPTER ?= $(patsubst %/adapter_config.json,%,$(wildcard models/adapters/smollm2
 
 RUN ?= runs/smollm2
 TEACHER_FILE ?= ../shared/data/dlaa_teacher_150.jsonl
-SERIES ?= 1100
+SERIES ?= 4000
+MIX_SERIES ?= 900
+TRAIN_SIZE ?= 1800
+EVAL_LIMIT ?= 240
 SHIP ?= models/adapters/smollm2-135m
 
 USERS ?= 8
@@ -21,7 +24,7 @@ SPAWN ?= 2
 DURATION ?= 1m
 TARGET ?= http://$(HOST):$(PORT)
 
-.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest
+.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench
 
 install: $(STAMP)
 
@@ -44,20 +47,22 @@ $(BASE_DIR)/config.json: | $(STAMP)
 serve: install base
 	TSD_PRESET=smollm2-135m TSD_HOST=$(HOST) TSD_PORT=$(PORT) $(if $(ADAPTER),TSD_ADAPTER=$(ADAPTER)) $(PY) -m service
 
-# The offline distillation pipeline, end to end (≈ 60 min on 2 cores): rule teacher on fresh OU series plus
-# the real teacher annotations in TEACHER_FILE (when present), fact-checked, LoRA on SmolLM2-135M, evaluated, shipped.
+# The offline distillation pipeline, end to end (≤ 60 min on 2 cores): rule teacher on fresh OU series (plus other
+# families, for robustness) and the real teacher annotations in TEACHER_FILE (when present), fact-checked, a
+# class-balanced draw, LoRA on SmolLM2-135M, merged, evaluated through vLLM, shipped.
 train: install base
-	$(PY) -m training.generate --run $(RUN) --count $(SERIES) --ood-count 60 --seed 0
+	$(PY) -m training.generate --run $(RUN) --count $(SERIES) --mix-count $(MIX_SERIES) --ood-count 60 --seed 0
 	$(PY) -m training.annotate --run $(RUN) --teacher rules
 	$(PY) -m training.factcheck --run $(RUN)
 	if [ -f "$(TEACHER_FILE)" ]; then \
 	  $(PY) -m training.annotate --run $(RUN) --teacher import --file $(TEACHER_FILE) --out teacher.jsonl && \
 	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
-	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl; \
-	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl; fi
+	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE); \
+	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE); fi
 	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml
-	$(PY) -m training.evaluate --run $(RUN)
-	$(PY) -m training.merge --run $(RUN) --ship $(SHIP)
+	$(PY) -m training.merge --run $(RUN)
+	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT)
+	$(PY) -m training.merge --run $(RUN) --no-merge --ship $(SHIP)
 
 test: install base
 	$(PY) -m pytest -q -ra
@@ -76,6 +81,21 @@ loadtest: install
 	mkdir -p reports
 	$(VENV)/bin/locust -f loadtests/locustfile.py --headless -u $(USERS) -r $(SPAWN) -t $(DURATION) \
 	  --host $(TARGET) --csv reports/loadtest --html reports/loadtest.html --only-summary
+
+# Raw vLLM engine vs /describe over HTTP (concurrency 1, 8, 32) vs transformers generate, one run, same model and
+# series; writes docs/bench.json and the table in docs/performance.md (≈ 10 min on 2 cores).
+bench: install base
+	$(PY) -m loadtests.bench
+
+# Activate another adapter version in the running service (models/adapters/<name>, or a path inside it);
+# needs the service started with TSD_ADMIN_KEY, and the same key in this shell.
+redeploy:
+	@test -n "$(ADAPTER)" || (echo "usage: make redeploy ADAPTER=<version dir under models/adapters>" && exit 2)
+	curl -fsS --max-time 600 -X POST -H "X-Admin-Key: $$TSD_ADMIN_KEY" -H "Content-Type: application/json" \
+	  -d '{"adapter": "$(ADAPTER)"}' $(TARGET)/admin/adapters/activate; echo
+
+rollback:
+	curl -fsS --max-time 600 -X POST -H "X-Admin-Key: $$TSD_ADMIN_KEY" $(TARGET)/admin/adapters/rollback; echo
 
 lint: install
 	$(VENV)/bin/ruff check service training clients tests

@@ -13,7 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from service.admin import router as admin_router
 from service.backends import Backend, EngineUnavailable, UnsupportedRequest, make_backend
+from service.deployment import Deployed, DeploymentBusy, DeploymentError, Deployments
 from service.describe import ModelOutputError
 from service.metrics import Metrics
 from service.routes import router
@@ -34,17 +36,17 @@ def service_version() -> str:
 async def load_backend(app: FastAPI) -> None:
     """Start the engine; on failure record why and ask the server to stop."""
     state = app.state
+    backend = state.deployments.active.backend
     try:
-        await state.backend.start()
+        await backend.start()
         try:
-            state.tokens_per_digit = tokens_per_digit(state.backend.count_tokens)
+            state.tokens_per_digit = tokens_per_digit(backend.count_tokens)
         except NotImplementedError:
             state.tokens_per_digit = None
         if state.tokens_per_digit not in (None, 1.0):
             log.warning("tokenizer spends %.2f tokens per digit; the encoding expects 1", state.tokens_per_digit)
         state.ready = True
-        state.metrics.model_info.info({"name": state.settings.model_name, "adapter": str(state.settings.adapter),
-                                       "backend": state.backend.name})
+        state.metrics.set_model(state.deployments.active)
     except Exception as error:  # noqa: BLE001 - any load failure makes the instance unhealthy
         state.load_error = f"model failed to load: {type(error).__name__}: {error}"
         log.exception("model failed to load")
@@ -56,6 +58,7 @@ def create_app(
     settings: Settings | None = None,
     backend: Backend | None = None,
     on_load_failure: Callable[[], None] | None = None,
+    backend_factory: Callable[[Settings], Backend] = make_backend,
 ) -> FastAPI:
     """Build the app; the model loads in the background once the server starts."""
     settings = settings or Settings()
@@ -68,7 +71,7 @@ def create_app(
             yield
         finally:
             loading.cancel()
-            await app.state.backend.close()
+            await app.state.deployments.active.backend.close()
 
     app = FastAPI(
         title="tsdescribe",
@@ -77,7 +80,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.backend = backend or make_backend(settings)
+    app.state.deployments = Deployments(Deployed(settings, backend or backend_factory(settings)), backend_factory)
     app.state.metrics = Metrics()
     app.state.ready = False
     app.state.load_error = None
@@ -85,6 +88,7 @@ def create_app(
     app.state.on_load_failure = on_load_failure
     app.state.version = service_version()
     app.include_router(router)
+    app.include_router(admin_router)
     add_error_handlers(app)
     app.middleware("http")(count_requests)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -140,6 +144,14 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EngineUnavailable)
     async def unavailable(request: Request, exc: EngineUnavailable):
         return error(503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(DeploymentError)
+    async def bad_deployment(request: Request, exc: DeploymentError):
+        return error(422, str(exc))
+
+    @app.exception_handler(DeploymentBusy)
+    async def busy_deployment(request: Request, exc: DeploymentBusy):
+        return error(409, str(exc))
 
     @app.exception_handler(ModelOutputError)
     async def bad_model_output(request: Request, exc: ModelOutputError):

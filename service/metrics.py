@@ -25,6 +25,13 @@ class Metrics:
         self.repaired = Counter("tsd_repaired_fields", "output fields replaced by facts", ["field"], registry=r)
         self.model_errors = Counter("tsd_model_output_errors", "engine outputs that were not a description", registry=r)
         self.model_info = Info("tsd_model", "served model", registry=r)
+        self.activations = Counter("tsd_adapter_activations", "adapter activations by outcome", ["result"], registry=r)
+
+    def set_model(self, deployed) -> None:
+        """The served model and adapter version, as an info metric."""
+        version = deployed.version or {}
+        self.model_info.info({"name": deployed.settings.model_name, "adapter": str(deployed.settings.adapter),
+                              "version": str(version.get("sha256")), "backend": deployed.backend.name})
 
     def record_result(self, result) -> None:
         """Count tokens and self-check outcomes of one described series."""

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import api
 from service.backends.base import EngineUnavailable
+from service.deployment import Deployed
 from service.describe import DescribeOptions, DescribeResult, describe, describe_many
 from service.series import SeriesError
 
@@ -23,8 +24,8 @@ def options_of(body: api.DescribeRequest | api.BatchRequest) -> DescribeOptions:
     )
 
 
-def model_out(request: Request) -> api.ModelOut:
-    s = request.app.state.settings
+def model_out(deployed: Deployed) -> api.ModelOut:
+    s = deployed.settings
     return api.ModelOut(name=s.model_name, adapter=s.adapter, backend=s.backend, prompt_style=s.prompt_style)
 
 
@@ -54,31 +55,32 @@ def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResp
     )
 
 
-def backend_of(request: Request):
+def check_ready(request: Request) -> None:
     state = request.app.state
     if not state.ready:
         raise EngineUnavailable(state.load_error or "model is still loading; retry shortly")
-    return state.backend
 
 
 @router.post("/describe", response_model=api.DescribeResponse, responses=ERRORS, tags=["describe"])
 async def describe_one(body: api.DescribeRequest, request: Request) -> api.DescribeResponse:
     """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
-    backend = backend_of(request)
-    result = await describe(body.series, options_of(body), backend, request.app.state.settings)
+    check_ready(request)
+    async with request.app.state.deployments.lease() as deployed:
+        result = await describe(body.series, options_of(body), deployed.backend, deployed.settings)
     request.app.state.metrics.record_result(result)
-    return response_of(result, model_out(request))
+    return response_of(result, model_out(deployed))
 
 
 @router.post("/describe/batch", response_model=api.BatchResponse, responses=ERRORS, tags=["describe"])
 async def describe_batch(body: api.BatchRequest, request: Request) -> api.BatchResponse:
     """Describe several series concurrently on the engine."""
-    settings = request.app.state.settings
-    if len(body.series) > settings.max_batch:
-        raise SeriesError(f"batch has {len(body.series)} series; send at most {settings.max_batch} per call")
-    backend = backend_of(request)
-    results = await describe_many(body.series, options_of(body), backend, settings)
-    model = model_out(request)
+    if len(body.series) > request.app.state.settings.max_batch:
+        raise SeriesError(f"batch has {len(body.series)} series; send at most {request.app.state.settings.max_batch} "
+                          "per call")
+    check_ready(request)
+    async with request.app.state.deployments.lease() as deployed:
+        results = await describe_many(body.series, options_of(body), deployed.backend, deployed.settings)
+    model = model_out(deployed)
     for result in results:
         request.app.state.metrics.record_result(result)
     return api.BatchResponse(
@@ -98,7 +100,7 @@ async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unhealthy", "detail": state.load_error}, status_code=503)
     if state.ready:
         try:
-            await state.backend.check_health()
+            await state.deployments.active.backend.check_health()
         except EngineUnavailable as error:
             return JSONResponse({"status": "unhealthy", "detail": str(error)}, status_code=503)
     return JSONResponse({"status": "ok", "ready": state.ready})
@@ -124,13 +126,14 @@ async def metrics(request: Request) -> Response:
 async def info(request: Request) -> dict:
     """Model, adapter, engine, versions and the settings that shape answers."""
     state = request.app.state
-    s = state.settings
+    active = state.deployments.active
+    s = active.settings
     import fastapi
 
     return {
         "model": {"name": s.model_name, "path": s.model_path, "adapter": s.adapter, "preset": s.preset,
-                  "student": s.student_manifest()},
-        "backend": state.backend.info() if state.ready else {"engine": s.backend, "loading": True},
+                  "version": active.version, "activated_at": active.activated_at, "student": s.student_manifest()},
+        "backend": active.backend.info() if state.ready else {"engine": s.backend, "loading": True},
         "ready": state.ready,
         "tokens_per_digit": state.tokens_per_digit,
         "settings": {

@@ -7,9 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.adapters import STUDENT_MANIFEST
 from service.prompt import PromptStyle
 
 # Model presets: production default on GPU, and the offline base that `make serve` prepares.
@@ -20,9 +21,6 @@ MODEL_PRESETS = {
 }
 
 
-STUDENT_MANIFEST = "tsdescribe.json"
-
-
 class Settings(BaseSettings):
     """Everything that changes between deployments."""
 
@@ -31,6 +29,12 @@ class Settings(BaseSettings):
     preset: Literal["qwen2.5-0.5b", "qwen2.5-1.5b", "smollm2-135m"] = "qwen2.5-0.5b"
     model: str | None = Field(default=None, description="hub id or local directory; overrides the preset")
     adapter: str | None = Field(default=None, description="LoRA adapter directory served on top of the model")
+    adapter_mode: Literal["auto", "merge", "lora"] = Field(
+        default="auto", description="merge the adapter into the base at startup, or serve it as LoRA; auto merges on CPU"
+    )
+    merge_cache_dir: str = "models/.merged"
+    adapters_dir: str = Field(default="models/adapters", description="versions the admin endpoint may activate")
+    admin_key: str | None = Field(default=None, description="X-Admin-Key for /admin; unset disables /admin")
     served_model_name: str | None = None
     backend: Literal["vllm", "openai", "transformers"] = "vllm"
 
@@ -67,9 +71,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     log_level: str = "info"
 
+    _prompt_style_pinned: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _prompt_style_of_the_student(self) -> "Settings":
         """A student is always prompted as it was trained: its manifest names the prompt style."""
+        self._prompt_style_pinned = self.prompt_style is not None
         if self.prompt_style is None:
             manifest = self.student_manifest()
             self.prompt_style = manifest.get("prompt_style", "paper") if manifest else "paper"
@@ -81,6 +88,11 @@ class Settings(BaseSettings):
             if directory and (Path(directory) / STUDENT_MANIFEST).is_file():
                 return json.loads((Path(directory) / STUDENT_MANIFEST).read_text())
         return None
+
+    @property
+    def prompt_style_pinned(self) -> bool:
+        """True when the operator chose the prompt style (then it doesn't follow the adapter's manifest)."""
+        return self._prompt_style_pinned
 
     @cached_property
     def model_path(self) -> str:

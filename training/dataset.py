@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import sys
 from collections import Counter
 
+from service.facts import CHECKED_FIELDS, compute_features
 from service.prompt import PROMPT_STYLES, build_messages
 from service.schema import Description, render_target
 from service.series import format_levels
@@ -27,6 +29,25 @@ def split_of(levels: list[int], validation: float, test: float) -> str:
     if u < test + validation:
         return "validation"
     return "train"
+
+
+def class_weight(levels: list[int], shares: dict[str, Counter], power: float) -> float:
+    """Inverse class frequency (to a power), multiplied over the checked fields: rare classes are drawn more often."""
+    features = compute_features(levels)
+    weight = 1.0
+    for name, counts in shares.items():
+        weight *= (counts[features.label(name)] / sum(counts.values())) ** -power
+    return weight
+
+
+def balanced_subset(records: list[dict], size: int, power: float, rng: random.Random) -> list[dict]:
+    """A weighted draw without replacement of `size` records, favouring rare trend/noise/extremum classes."""
+    if size >= len(records):
+        return records
+    shares = {name: Counter(compute_features(r["levels"]).label(name) for r in records) for name in CHECKED_FIELDS}
+    keyed = [(rng.random() ** (1.0 / class_weight(r["levels"], shares, power)), i) for i, r in enumerate(records)]
+    chosen = sorted(i for _, i in sorted(keyed, reverse=True)[:size])
+    return [records[i] for i in chosen]
 
 
 def sft_example(record: dict, style: str) -> dict:
@@ -49,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-style", choices=PROMPT_STYLES, default="compact")
     parser.add_argument("--validation", type=float, default=0.05)
     parser.add_argument("--test", type=float, default=0.15)
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="draw this many rule-teacher training examples, class-balanced (imported ones are all kept)")
+    parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency in that draw")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -64,10 +89,19 @@ def main(argv: list[str] | None = None) -> int:
             seen.add(key)
             imported = str(record.get("teacher", "")).startswith("import")
             test_share = args.imported_test if imported else args.test
-            buckets[split_of(record["levels"], args.validation, test_share)].append(sft_example(record, args.prompt_style))
+            # Other families only ever train: validation and test stay the paper's distribution.
+            split = split_of(record["levels"], args.validation, test_share) if record.get("family", "ou") == "ou" else "train"
+            buckets[split].append(sft_example(record, args.prompt_style))
+    if args.train_size is not None:
+        imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
+        generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
+        buckets["train"] = imported + balanced_subset(generated, args.train_size, args.balance, random.Random(args.seed))
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
+    classes = {s: {name: dict(Counter(compute_features(e["levels"]).label(name) for e in buckets[s]))
+                   for name in CHECKED_FIELDS} for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "counts": counts,
+                           "train_size": args.train_size, "balance": args.balance, "classes": classes,
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})
     print(counts, teachers)
     return 0

@@ -1,13 +1,12 @@
 """Stage 8 — evaluate before vs after training, through vLLM and the service's own describe path.
 
-    python -m training.evaluate --run runs/smollm2 [--adapter runs/smollm2/adapter] [--limit 100]
+    python -m training.evaluate --run runs/smollm2 [--student runs/smollm2/merged] [--limit 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import sys
 from collections import Counter, defaultdict
@@ -155,41 +154,46 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-async def evaluate(run: RunDir, base: str, adapter: str | None, style: str, limit: int | None,
-                   nli: str | None = None) -> dict:
+async def evaluate_model(settings: Settings, test: list[dict], ood: list[dict]) -> tuple[list[Outcome], list[Outcome]]:
+    """One engine for one model: start it, run every series, shut it down."""
     from service.backends.vllm_engine import VLLMBackend
 
-    test = list(run.read_jsonl("sft/test.jsonl"))[:limit]
-    ood = list(run.read_jsonl("ood_series.jsonl"))
-    student_settings = Settings(model=base, adapter=adapter, prompt_style=style, max_num_seqs=32, cpu_kv_cache_gib=2)
-    backend = VLLMBackend(student_settings)
+    backend = VLLMBackend(settings)
     await backend.start()
-    results = {}
     try:
-        before = copy.copy(backend)
-        before.lora_request = None  # same engine, base weights
-        base_settings = student_settings.model_copy(update={"prompt_style": "paper", "adapter": None})
-        in_dist, out_dist = await run_model(before, base_settings, test, ood)
-        results["base (paper prompt)"] = summarize(in_dist, out_dist, teacher_only=True)
-        if nli:
-            results["base (paper prompt)"]["nli_entailment"] = nli_per_field(in_dist, nli)
-        if adapter:
-            in_dist, out_dist = await run_model(backend, student_settings, test, ood)
-            results[f"student ({style} prompt)"] = summarize(in_dist, out_dist, teacher_only=True)
-            if nli:
-                results[f"student ({style} prompt)"]["nli_entailment"] = nli_per_field(in_dist, nli)
-            samples = [{k: v for k, v in o.__dict__.items() if k != "levels"} for o in in_dist[:40]]
-            (run.path / "eval").mkdir(exist_ok=True)
-            (run.path / "eval" / "samples.json").write_text(json.dumps(samples, indent=1))
+        return await run_model(backend, settings, test, ood)
     finally:
         await backend.close()
+
+
+async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | None, style: str, limit: int | None,
+                   nli: str | None = None) -> dict:
+    """Base with the paper prompt, then the student (merged model, or LoRA on the base) with its own prompt."""
+    test = list(run.read_jsonl("sft/test.jsonl"))[:limit]
+    ood = list(run.read_jsonl("ood_series.jsonl"))
+    engine = {"max_num_seqs": 32, "cpu_kv_cache_gib": 2}
+    results = {}
+    runs = [("base (paper prompt)", Settings(model=base, prompt_style="paper", **engine))]
+    if student or adapter:
+        runs.append((f"student ({style} prompt)",
+                     Settings(model=student or base, adapter=None if student else adapter, prompt_style=style, **engine)))
+    for label, settings in runs:
+        in_dist, out_dist = await evaluate_model(settings, test, ood)
+        results[label] = summarize(in_dist, out_dist, teacher_only=True)
+        if nli:
+            results[label]["nli_entailment"] = nli_per_field(in_dist, nli)
+    if len(runs) > 1:
+        samples = [{k: v for k, v in o.__dict__.items() if k != "levels"} for o in in_dist[:40]]
+        (run.path / "eval").mkdir(exist_ok=True)
+        (run.path / "eval" / "samples.json").write_text(json.dumps(samples, indent=1))
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True)
-    parser.add_argument("--adapter", default=None, help="default: RUN/adapter if it exists")
+    parser.add_argument("--student", default=None, help="merged student directory (default: RUN/merged if it exists)")
+    parser.add_argument("--adapter", default=None, help="LoRA on the base when there is no merged student (default: RUN/adapter)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--nli", default=None, help="NLI model path or id (e.g. roberta-large-mnli), if available")
     args = parser.parse_args(argv)
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     base = config.get("base", "models/smollm2-135m-instruct")
     style = config.get("prompt_style", "compact")
     adapter = args.adapter or (str(run.path / "adapter") if (run.path / "adapter" / "adapter_config.json").exists() else None)
-    results = asyncio.run(evaluate(run, base, adapter, style, args.limit, args.nli))
+    student = args.student or (str(run.path / "merged") if (run.path / "merged" / "config.json").exists() else None)
+    results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli))
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
     table = markdown_table(results)
@@ -214,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     levels_by_id = {e["id"]: e["levels"] for e in run.read_jsonl("sft/test.jsonl")}
     for path in write_report_plots(run.path, results, samples, levels_by_id):
         print(f"plot: {path}", file=sys.stderr)
-    run.record("evaluate", {"adapter": adapter, "table": table})
+    run.record("evaluate", {"student": student, "adapter": None if student else adapter, "table": table})
     print(table)
     return 0
 

@@ -23,7 +23,7 @@ class FinetuneConfig:
     prompt_style: str = "compact"
     rank: int = 16
     alpha: int = 32
-    dropout: float = 0.05
+    dropout: float = 0.0  # LoRA dropout draws a mask per adapted layer: a third of a CPU step at 0.05
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
@@ -36,6 +36,7 @@ class FinetuneConfig:
     max_examples: int | None = None
     dtype: str = "bfloat16"
     threads: int | None = None
+    compile: bool = False  # torch.compile the decoder: ≈2× faster CPU steps after a one-off compile
     seed: int = 0
     checkpoint_every: int = 50
     log_every: int = 5
@@ -64,36 +65,57 @@ def tokenize_example(tokenizer, example: dict) -> tuple[list[int], list[int]]:
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
 
 
-def batches(examples: list[tuple[list[int], list[int]]], size: int, pad_id: int, rng: random.Random):
-    """Shuffled, right-padded batches as tensors."""
+def batches(examples: list[tuple[list[int], list[int]]], size: int, pad_id: int, rng: random.Random,
+            width: int | None = None, drop_last: bool = False):
+    """Shuffled, left-padded batches as tensors (every answer ends at the last column).
+
+    A fixed width and full batches only keep one tensor shape, so a compiled model never recompiles.
+    """
     import torch
 
     order = list(range(len(examples)))
     rng.shuffle(order)
-    for start in range(0, len(order), size):
+    stop = len(order) - len(order) % size if drop_last and len(order) >= size else len(order)
+    for start in range(0, stop, size):
         chunk = [examples[i] for i in order[start : start + size]]
-        width = max(len(ids) for ids, _ in chunk)
-        ids = torch.full((len(chunk), width), pad_id)
-        labels = torch.full((len(chunk), width), -100)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        columns = width or max(len(ids) for ids, _ in chunk)
+        ids = torch.full((len(chunk), columns), pad_id)
+        labels = torch.full((len(chunk), columns), -100)
+        mask = torch.zeros((len(chunk), columns), dtype=torch.long)
         for row, (x, y) in enumerate(chunk):
-            ids[row, : len(x)] = torch.tensor(x)
-            labels[row, : len(y)] = torch.tensor(y)
-            mask[row, : len(x)] = 1
+            ids[row, columns - len(x) :] = torch.tensor(x)
+            labels[row, columns - len(y) :] = torch.tensor(y)
+            mask[row, columns - len(x) :] = 1
         yield ids, labels, mask
 
 
-def evaluate_loss(model, examples, config: FinetuneConfig, pad_id: int) -> float:
+def answer_loss(model, ids, labels, mask):
+    """Mean cross-entropy over answer tokens, with logits computed only where an answer token is predicted."""
     import torch
 
-    model.eval()
+    answer_columns = (labels != -100).any(dim=0).nonzero()
+    keep = ids.shape[1] - int(answer_columns.min()) + 1 if answer_columns.numel() else 2
+    position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep).logits
+    targets = labels[:, -keep + 1 :]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+    )
+
+
+def evaluate_loss(model, examples, config: FinetuneConfig, pad_id: int, width: int | None) -> float:
+    """Mean answer loss; grad mode stays on so that a compiled model reuses its training graph."""
     total, count = 0.0, 0
-    with torch.inference_mode():
-        for ids, labels, mask in batches(examples, config.batch_size, pad_id, random.Random(0)):
-            total += float(model(input_ids=ids, attention_mask=mask, labels=labels).loss) * ids.shape[0]
-            count += ids.shape[0]
-    model.train()
+    for ids, labels, mask in batches(examples, config.batch_size, pad_id, random.Random(0), width, drop_last=True):
+        total += float(answer_loss(model, ids, labels, mask).detach()) * ids.shape[0]
+        count += ids.shape[0]
     return total / max(1, count)
+
+
+def padded_width(examples: list[tuple[list[int], list[int]]], multiple: int = 32) -> int:
+    """The longest example rounded up: one shape for every batch."""
+    longest = max(len(ids) for ids, _ in examples)
+    return -(-longest // multiple) * multiple
 
 
 def finetune(run: RunDir, config: FinetuneConfig) -> dict:
@@ -123,7 +145,12 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
                           target_modules=config.target_modules, task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
     model.train()
-    steps_per_epoch = math.ceil(len(train) / (config.batch_size * config.grad_accum))
+    width = None
+    if config.compile:
+        width = padded_width(train + validation)
+        model.get_base_model().model.compile(dynamic=False)
+    steps_per_epoch = max(1, len(train) // (config.batch_size * config.grad_accum)) if config.compile else \
+        math.ceil(len(train) / (config.batch_size * config.grad_accum))
     total_steps = config.max_steps or max(1, round(steps_per_epoch * config.epochs))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     if (checkpoint / "optimizer.pt").exists():
@@ -141,8 +168,8 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     while state["step"] < total_steps:
         epoch_rng = random.Random(config.seed + epoch)
         accumulated = 0
-        for ids, labels, mask in batches(train, config.batch_size, pad_id, epoch_rng):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / config.grad_accum
+        for ids, labels, mask in batches(train, config.batch_size, pad_id, epoch_rng, width, drop_last=config.compile):
+            loss = answer_loss(model, ids, labels, mask) / config.grad_accum
             loss.backward()
             accumulated += 1
             if accumulated % config.grad_accum:
@@ -162,7 +189,7 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
                 break
         epoch += 1
     bar.close()
-    validation_loss = evaluate_loss(model, validation, config, pad_id) if validation else None
+    validation_loss = evaluate_loss(model, validation, config, pad_id, width) if validation else None
     adapter_dir = run.path / "adapter"
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)

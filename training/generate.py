@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ def generate_ou(count: int, seed: int, config: OUConfig = OUConfig()) -> Iterato
 
 
 def generate_ood(count: int, seed: int, lengths: tuple[int, ...] = (64, 200, 500, 1000)) -> Iterator[dict]:
-    """Out-of-distribution records cycling through families and lengths."""
+    """Out-of-distribution evaluation records cycling through families and lengths."""
     rng = np.random.default_rng(seed + 1_000_003)
     for i in range(count):
         family = OOD_FAMILIES[i % len(OOD_FAMILIES)]
@@ -94,19 +95,33 @@ def generate_ood(count: int, seed: int, lengths: tuple[int, ...] = (64, 200, 500
         yield {"id": f"{family}-{seed}-{i:05d}", "family": family, "values": ood_series(family, rng, n).tolist()}
 
 
+def generate_mix(count: int, seed: int, families: tuple[str, ...] = OOD_FAMILIES) -> Iterator[dict]:
+    """Training records of the other families at random lengths, from a stream disjoint from the evaluation set."""
+    rng = np.random.default_rng(seed + 2_000_029)
+    for i in range(count):
+        family = families[i % len(families)]
+        n = int(rng.integers(48, 1200))
+        yield {"id": f"mix-{family}-{seed}-{i:05d}", "family": family, "values": ood_series(family, rng, n).tolist()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory")
     parser.add_argument("--count", type=int, default=1200, help="Ornstein–Uhlenbeck series")
-    parser.add_argument("--ood-count", type=int, default=60, help="series of other families")
+    parser.add_argument("--ood-count", type=int, default=60, help="series of other families, for evaluation")
+    parser.add_argument("--mix-count", type=int, default=0, help="series of other families added to the training pool")
+    parser.add_argument("--mix-families", nargs="+", choices=OOD_FAMILIES, default=list(OOD_FAMILIES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sigma-max", type=float, default=OUConfig.sigma_max)
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     config = OUConfig(sigma_max=args.sigma_max)
-    n_ou = run.write_jsonl("series.jsonl", generate_ou(args.count, args.seed, config))
+    training_pool = itertools.chain(generate_ou(args.count, args.seed, config),
+                                    generate_mix(args.mix_count, args.seed, tuple(args.mix_families)))
+    n_ou = run.write_jsonl("series.jsonl", training_pool)
     n_ood = run.write_jsonl("ood_series.jsonl", generate_ood(args.ood_count, args.seed))
-    run.record("generate", {"seed": args.seed, "ou": asdict(config), "count": n_ou, "ood_count": n_ood})
+    run.record("generate", {"seed": args.seed, "ou": asdict(config), "count": n_ou, "mix_count": args.mix_count,
+                            "mix_families": args.mix_families, "ood_count": n_ood})
     print(json.dumps({"series": n_ou, "ood_series": n_ood, "run": str(run.path)}))
     return 0
 

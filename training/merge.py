@@ -11,10 +11,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from service.adapters import ADAPTER_FILES, merge_adapter
+from service.adapters import STUDENT_MANIFEST as MANIFEST
 from training.rundir import RunDir, git_revision
-
-MANIFEST = "tsdescribe.json"
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def student_manifest(run: RunDir) -> dict:
@@ -39,18 +38,8 @@ def student_manifest(run: RunDir) -> dict:
 
 def merge(run: RunDir, out: Path) -> Path:
     """A plain safetensors model with the adapter folded in (vLLM serves it without LoRA)."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     manifest = student_manifest(run)
-    base = AutoModelForCausalLM.from_pretrained(manifest["base"], dtype=torch.bfloat16)
-    merged = PeftModel.from_pretrained(base, run.path / "adapter").merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(manifest["base"]).save_pretrained(out)
-    (out / MANIFEST).write_text(json.dumps({**manifest, "merged": True}, indent=2))
-    return out
+    return merge_adapter(manifest["base"], run.path / "adapter", out, manifest)
 
 
 def ship(run: RunDir, target: Path) -> Path:

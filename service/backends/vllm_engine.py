@@ -27,6 +27,8 @@ class VLLMBackend:
         self.is_cpu = False
         self.load_seconds: float | None = None
         self.version: str | None = None
+        self.model_path = settings.model_path
+        self.adapter_mode: str | None = None  # "merged" or "lora" once started with an adapter
 
     def engine_args(self):
         """AsyncEngineArgs from settings; on CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE."""
@@ -35,7 +37,7 @@ class VLLMBackend:
 
         s = self.settings
         return AsyncEngineArgs(
-            model=s.model_path,
+            model=self.model_path,
             served_model_name=[s.model_name],
             dtype=s.dtype,
             max_model_len=s.max_model_len,
@@ -43,7 +45,7 @@ class VLLMBackend:
             enforce_eager=s.enforce_eager,
             enable_prefix_caching=s.enable_prefix_caching,
             gpu_memory_utilization=s.gpu_memory_utilization,
-            enable_lora=s.adapter is not None,
+            enable_lora=self.adapter_mode == "lora",
             max_lora_rank=s.max_lora_rank,
             max_loras=1,
             disable_log_stats=True,
@@ -61,11 +63,20 @@ class VLLMBackend:
         started = time.monotonic()
         self.is_cpu = current_platform.is_cpu()
         self.version = vllm.__version__
+        s = self.settings
+        if s.adapter:
+            merge = s.adapter_mode == "merge" or (s.adapter_mode == "auto" and self.is_cpu)
+            self.adapter_mode = "merged" if merge else "lora"
+        if self.adapter_mode == "merged":
+            from service.adapters import merged_model_dir
+
+            self.model_path = str(await asyncio.to_thread(merged_model_dir, s.model_path, s.adapter, s.merge_cache_dir))
+            log.info("adapter %s merged into %s", s.adapter, self.model_path)
         # Built off the event loop so /health and /ready answer while the weights load.
         self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self.engine_args())
         self.tokenizer = self.engine.get_tokenizer()
-        if self.settings.adapter:
-            self.lora_request = LoRARequest("adapter", 1, self.settings.adapter)
+        if self.adapter_mode == "lora":
+            self.lora_request = LoRARequest("adapter", 1, s.adapter)
             await self.engine.add_lora(self.lora_request)
         self.load_seconds = time.monotonic() - started
         log.info("vLLM engine ready in %.1f s (cpu=%s)", self.load_seconds, self.is_cpu)
@@ -135,6 +146,8 @@ class VLLMBackend:
             "engine": "vllm",
             "engine_version": self.version,
             "device": "cpu" if self.is_cpu else "gpu",
+            "served_path": self.model_path,
+            "adapter_mode": self.adapter_mode,
             "load_seconds": round(self.load_seconds, 1) if self.load_seconds else None,
             "prefix_caching": self.settings.enable_prefix_caching,
             "enforce_eager": self.settings.enforce_eager,

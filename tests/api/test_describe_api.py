@@ -185,7 +185,7 @@ async def test_metrics_count_requests_tokens_and_self_check(client):
     assert 'tsd_self_check_total{field="trend",result="agrees"} 1.0' in text
     assert "tsd_request_seconds_bucket" in text
     assert "tsd_in_flight_requests 0.0" in text
-    assert 'tsd_model_info{adapter="None",backend="scripted",name="smollm2-135m-instruct"} 1.0' in text
+    assert 'tsd_model_info{adapter="None",backend="scripted",name="smollm2-135m-instruct",version="None"} 1.0' in text
 
 
 async def test_info_and_openapi(client):

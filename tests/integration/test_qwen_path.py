@@ -41,10 +41,12 @@ def tiny_adapter(tiny_qwen, tmp_path_factory):
 def test_tiny_qwen2_with_lora_adapter_serves_through_vllm(start_server, tiny_qwen, tiny_adapter):
     # Random weights wander: give the schema room to close within max_tokens.
     server = start_server(
-        TSD_MODEL=str(tiny_qwen), TSD_ADAPTER=str(tiny_adapter), TSD_MAX_TOKENS="800", TSD_MAX_MODEL_LEN="2048"
+        TSD_MODEL=str(tiny_qwen), TSD_ADAPTER=str(tiny_adapter), TSD_ADAPTER_MODE="lora", TSD_MAX_TOKENS="800",
+        TSD_MAX_MODEL_LEN="2048",
     )
     info = httpx.get(f"{server.url}/info").json()
     assert info["tokens_per_digit"] == 1.0
+    assert info["backend"]["adapter_mode"] == "lora"
     assert info["model"]["adapter"] == str(tiny_adapter)
     r = httpx.post(f"{server.url}/describe", json={"series": list(range(64))}, timeout=300)
     assert r.status_code == 200, r.text

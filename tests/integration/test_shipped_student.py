@@ -31,6 +31,7 @@ def test_shipped_adapter_is_small_and_has_a_manifest():
 def test_student_states_the_right_facts_on_clear_series(student):
     info = httpx.get(f"{student.url}/info").json()
     assert info["model"]["student"]["prompt_style"] == info["settings"]["prompt_style"]
+    assert info["backend"]["adapter_mode"] == "merged"  # the CPU engine serves the adapter folded into the base
     t = np.linspace(0, 1, 300)
     rng = np.random.default_rng(5)
     cases = [2 + 5 * t + 0.05 * rng.normal(size=t.size), 40 - 9 * t**2 + 0.1 * rng.normal(size=t.size)]

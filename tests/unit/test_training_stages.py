@@ -46,6 +46,21 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
         assert all(facts.read_trend(s) == label for s in sentences)
     for label, sentences in teachers._NOISE.items():
         assert all(facts.read_noise(s) == label for s in sentences)
+    for template in teachers._EXTREMA:
+        for max_label, max_places in teachers._MAX_PLACE.items():
+            for min_label, min_places in teachers._MIN_PLACE.items():
+                for max_place, min_place in zip(max_places, min_places):
+                    sentence = template.format(max=max_place, min=min_place)
+                    assert facts.read_extrema(sentence) == (max_label, min_label), sentence
+
+
+def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
+    rng = random.Random(0)
+    levels = list(range(0, 100)) + [99] * 28
+    trends = [teachers.rule_description(levels, rng).trend for _ in range(400)]
+    share = trends.count(teachers._TREND["increasing"][0]) / len(trends)
+    assert 0.6 < share < 0.8
+    assert len(set(trends)) == len(teachers._TREND["increasing"])
 
 
 def companion_row(levels, output):

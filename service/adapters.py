@@ -1,0 +1,49 @@
+"""LoRA adapters folded into their base: vLLM's CPU engine decodes a merged model several times faster than LoRA."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+STUDENT_MANIFEST = "tsdescribe.json"
+
+
+def adapter_digest(base: str, adapter: str | Path) -> str:
+    """Content key of (base, adapter weights and config): a new adapter version gets a new merged model."""
+    digest = hashlib.sha256(base.encode())
+    for name in ADAPTER_FILES:
+        digest.update((Path(adapter) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def merge_adapter(base: str, adapter: str | Path, out: Path, manifest: dict | None = None) -> Path:
+    """Write base + adapter as one plain safetensors model (bf16) with the tokenizer and the student manifest."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    merged.save_pretrained(partial, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base).save_pretrained(partial)
+    if manifest is None and (Path(adapter) / STUDENT_MANIFEST).is_file():
+        manifest = json.loads((Path(adapter) / STUDENT_MANIFEST).read_text())
+    if manifest is not None:
+        (partial / STUDENT_MANIFEST).write_text(json.dumps({**manifest, "merged": True}, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return out
+
+
+def merged_model_dir(base: str, adapter: str | Path, cache_root: str | Path) -> Path:
+    """The merged model for this base and adapter, built once and reused from the cache afterwards."""
+    out = Path(cache_root) / f"{Path(adapter).resolve().name}-{adapter_digest(base, adapter)}"
+    if not (out / "config.json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        merge_adapter(base, adapter, out)
+    return out

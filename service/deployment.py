@@ -1,0 +1,134 @@
+"""The model being served, and swapping it for another adapter version without failing requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.adapters import ADAPTER_FILES, STUDENT_MANIFEST
+from service.backends.base import Backend, EngineUnavailable
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DeploymentError(ValueError):
+    """An activation the operator can fix: unknown adapter directory, missing files, nothing to roll back to."""
+
+
+class DeploymentBusy(RuntimeError):
+    """Another activation is already running."""
+
+
+def adapter_version(adapter: str | None) -> dict | None:
+    """What identifies a deployed adapter: its directory, manifest name and a content hash."""
+    if adapter is None:
+        return None
+    directory = Path(adapter)
+    digest = hashlib.sha256()
+    for name in (*ADAPTER_FILES, STUDENT_MANIFEST):
+        if (directory / name).is_file():
+            digest.update((directory / name).read_bytes())
+    manifest_path = directory / STUDENT_MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    return {"path": str(directory), "name": manifest.get("name", directory.name), "sha256": digest.hexdigest()[:16]}
+
+
+def check_adapter_dir(adapter: str) -> None:
+    """Refuse a directory that is not a saved peft adapter, with what is missing."""
+    directory = Path(adapter)
+    if not directory.is_dir():
+        raise DeploymentError(f"adapter directory {adapter!r} does not exist on the server")
+    missing = [name for name in ADAPTER_FILES if not (directory / name).is_file()]
+    if missing:
+        raise DeploymentError(f"adapter directory {adapter!r} lacks {', '.join(missing)}")
+
+
+@dataclass
+class Deployed:
+    """One loaded model: its settings, its engine, and the requests using it now."""
+
+    settings: Settings
+    backend: Backend
+    activated_at: float = field(default_factory=time.time)
+    in_flight: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    @property
+    def version(self) -> dict | None:
+        return adapter_version(self.settings.adapter)
+
+
+class Deployments:
+    """The active deployment, the one before it, and one activation at a time."""
+
+    def __init__(self, active: Deployed, make_backend: Callable[[Settings], Backend]):
+        self.active = active
+        self.previous_adapter: str | None = None
+        self.has_previous = False
+        self.make_backend = make_backend
+        self.swapping = asyncio.Lock()
+        self.history: list[dict] = []
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[Deployed]:
+        """The deployment a request runs on; it stays loaded until every lease on it ends."""
+        deployed = self.active
+        deployed.in_flight += 1
+        deployed.idle.clear()
+        try:
+            yield deployed
+        finally:
+            deployed.in_flight -= 1
+            if deployed.in_flight == 0:
+                deployed.idle.set()
+
+    async def activate(self, adapter: str | None) -> Deployed:
+        """Load the base with this adapter (None: the bare base) beside the running one, switch, drain, close."""
+        if adapter is not None:
+            check_adapter_dir(adapter)
+        if self.swapping.locked():
+            raise DeploymentBusy("another adapter activation is in progress; retry when it finishes")
+        async with self.swapping:
+            current = self.active
+            settings = settings_for(current.settings, adapter)
+            backend = self.make_backend(settings)
+            started = time.monotonic()
+            try:
+                await backend.start()
+            except Exception as error:
+                await backend.close()
+                raise EngineUnavailable(f"the new version failed to load ({type(error).__name__}: {error}); "
+                                        "the current version keeps serving") from error
+            fresh = Deployed(settings, backend)
+            self.active = fresh
+            self.previous_adapter, self.has_previous = current.settings.adapter, True
+            self.history.append({"version": fresh.version, "load_seconds": round(time.monotonic() - started, 1),
+                                 "at": fresh.activated_at})
+            log.info("activated adapter %s; draining %d request(s) on the previous version", adapter,
+                     current.in_flight)
+            await current.idle.wait()
+            await current.backend.close()
+            return fresh
+
+    async def rollback(self) -> Deployed:
+        """Activate the version that was active before the last activation."""
+        if not self.has_previous:
+            raise DeploymentError("nothing to roll back to: no adapter was activated since the service started")
+        return await self.activate(self.previous_adapter)
+
+
+def settings_for(current: Settings, adapter: str | None) -> Settings:
+    """The same deployment settings with another adapter; the prompt style follows the new adapter's manifest."""
+    values = current.model_dump(exclude={"prompt_style", "adapter"})
+    return Settings(**values, adapter=adapter, prompt_style=current.prompt_style if current.prompt_style_pinned else None)

@@ -1,0 +1,70 @@
+"""Adapter redeploy on the real engine: activate another version and roll back while users keep calling."""
+
+import json
+import shutil
+import threading
+
+import httpx
+import pytest
+
+from tests.integration.conftest import ROOT, SMOLLM2_DIR
+
+pytestmark = pytest.mark.integration
+SHIPPED = ROOT / "models" / "adapters" / "smollm2-135m"
+KEY = {"X-Admin-Key": "integration-key"}
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory):
+    """v1: the shipped student; v2: the same adapter with lora_B zeroed (it serves the base's behaviour)."""
+    if not (SHIPPED / "adapter_config.json").exists():
+        pytest.skip("no shipped adapter yet (make train ships one)")
+    from safetensors.torch import load_file, save_file
+
+    root = tmp_path_factory.mktemp("adapters")
+    v1, v2 = root / "student" / "v1", root / "student" / "v2"
+    shutil.copytree(SHIPPED, v1)
+    shutil.copytree(SHIPPED, v2)
+    weights = load_file(v2 / "adapter_model.safetensors")
+    save_file({k: v * 0 if "lora_B" in k else v for k, v in weights.items()}, v2 / "adapter_model.safetensors")
+    manifest = json.loads((v2 / "tsdescribe.json").read_text())
+    (v2 / "tsdescribe.json").write_text(json.dumps({**manifest, "name": "zeroed"}))
+    return root, v1, v2
+
+
+def test_activate_and_roll_back_under_load_without_a_failed_request(start_server, versions, tmp_path):
+    root, v1, v2 = versions
+    server = start_server(TSD_PRESET="smollm2-135m", TSD_MODEL=str(SMOLLM2_DIR), TSD_ADAPTER=str(v1),
+                          TSD_ADAPTERS_DIR=str(root), TSD_ADMIN_KEY=KEY["X-Admin-Key"],
+                          TSD_MERGE_CACHE_DIR=str(tmp_path / "merged"))
+    stop = threading.Event()
+    outcomes: list[tuple[int, str]] = []
+    series = {"series": [float((i * 7) % 23) + i / 10 for i in range(96)], "repair": False}
+
+    def user():
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                r = client.post(f"{server.url}/describe", json=series)
+                outcomes.append((r.status_code, r.json()["model"]["adapter"] if r.status_code == 200 else r.text))
+
+    users = [threading.Thread(target=user) for _ in range(3)]
+    for thread in users:
+        thread.start()
+    try:
+        r = httpx.post(f"{server.url}/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY, timeout=600)
+        assert r.status_code == 200, r.text
+        assert r.json()["active"]["name"] == "zeroed"
+        served_v2 = len(outcomes)
+        r = httpx.post(f"{server.url}/admin/adapters/rollback", headers=KEY, timeout=600)
+        assert r.status_code == 200, r.text
+        assert r.json()["active"]["path"] == str(v1)
+    finally:
+        stop.set()
+        for thread in users:
+            thread.join()
+    assert [o for o in outcomes if o[0] != 200] == []
+    assert {adapter for _, adapter in outcomes} == {str(v1), str(v2)}
+    assert len(outcomes) > served_v2 > 0
+    info = httpx.get(f"{server.url}/info").json()
+    assert info["model"]["version"]["path"] == str(v1)
+    assert info["backend"]["adapter_mode"] == "merged"

@@ -1,0 +1,39 @@
+"""The benchmark's pure parts: rows, ratios against the targets, and the report block it rewrites in place."""
+
+from loadtests.bench import BEGIN, END, markdown, ratios, row, write_report
+
+
+def sample_rows():
+    return [
+        row("raw vLLM engine", 1, [1.0, 1.0, 1.2], 3.2, [440] * 3, [50] * 3),
+        row("raw vLLM engine", 32, [2.0] * 64, 10.0, [440] * 64, [50] * 64),
+        row("service /describe (HTTP)", 1, [1.004, 1.004, 1.2], 3.3, [440] * 3, [50] * 3),
+        row("service /describe (HTTP)", 32, [2.1] * 64, 10.5, [440] * 64, [50] * 64),
+        row("notebook (transformers generate)", 1, [5.0, 5.0], 10.0, [440] * 2, [50] * 2),
+    ]
+
+
+def test_row_summarises_latency_and_throughput():
+    r = row("x", 8, [0.1, 0.2, 0.3, 0.4], 2.0, [10, 20, 30, 40], [5, 5, 5, 5])
+    assert r.requests_per_s == 2.0 and r.output_tokens_per_s == 10.0
+    assert r.p50_ms == 250.0 and r.prompt_tokens == 25.0
+
+
+def test_ratios_compare_the_same_concurrency_and_the_notebook():
+    got = ratios(sample_rows())
+    assert got["service_vs_raw_throughput_at_32"] == 0.952
+    assert got["added_p50_ms_at_1"] == 4.0
+    assert got["service_at_32_vs_notebook_throughput"] == round((64 / 10.5) / 0.2, 1)
+
+
+def test_report_block_is_replaced_not_duplicated(tmp_path):
+    rows = [r.__dict__ for r in sample_rows()]
+    result = {"date": "d", "model": "m", "served_path": "p", "cpus": 2, "command": "make bench", "rows": rows,
+              "ratios": ratios(sample_rows())}
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nintro\n")
+    write_report(result, doc)
+    write_report({**result, "date": "e"}, doc)
+    text = doc.read_text()
+    assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Run e" in text and "Run d" not in text
+    assert "intro" in text and "| notebook (transformers generate) | 1 | 2 |" in markdown(result)
