@@ -120,7 +120,7 @@ async def test_swap_under_concurrent_load_fails_no_request_and_rolls_back(admin_
     stop.set()
     await asyncio.gather(*users)
 
-    assert len(outcomes) > 50
+    assert len(outcomes) > 20
     assert [o for o in outcomes if o[0] != 200] == []
     served = {adapter for _, adapter in outcomes}
     assert served == {str(adapters / "student" / "v1"), str(adapters / "student" / "v2")}
