@@ -88,7 +88,7 @@ bench: install base
 	$(PY) -m loadtests.bench
 
 # Activate another adapter version in the running service (models/adapters/<name>, or a path inside it);
-# needs the service started with TSD_ADMIN_KEY, and the same key in this shell.
+# needs the service started with TSD_ADMIN_KEY_HASH (python -m service.security) and the key in TSD_ADMIN_KEY here.
 redeploy:
 	@test -n "$(ADAPTER)" || (echo "usage: make redeploy ADAPTER=<version dir under models/adapters>" && exit 2)
 	curl -fsS --max-time 600 -X POST -H "X-Admin-Key: $$TSD_ADMIN_KEY" -H "Content-Type: application/json" \

@@ -45,7 +45,7 @@ def render_table(result) -> str:
         lines.append("")
         for name, check in result.checks.items():
             mark = "agrees" if check.agrees else f"CONTRADICTS (computed: {check.computed})"
-            lines.append(f"  {name:<6} stated {str(check.stated):<11} {mark}")
+            lines.append(f"  {name:<6} stated {check.stated!s:<11} {mark}")
         lines.append(f"  score  {result.score:.2f}")
     lines.append(f"\nmodel {result.model['name']} (adapter: {result.model['adapter']}), "
                  f"{result.usage['prompt_tokens']}+{result.usage['completion_tokens']} tokens, {result.latency_ms:.0f} ms")

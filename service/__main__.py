@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 
 import uvicorn
 
+from service import logs
 from service.app import create_app
 from service.settings import Settings
 
@@ -23,19 +23,20 @@ class DrainingServer(uvicorn.Server):
 
 def main() -> int:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
     server: DrainingServer | None = None
 
     def stop_server() -> None:
         server.should_exit = True
 
-    app = create_app(settings, on_load_failure=stop_server)
+    app = create_app(settings, on_load_failure=stop_server, on_engine_death=stop_server)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            timeout_graceful_shutdown=30)
+                            log_config=None, timeout_graceful_shutdown=settings.drain_seconds)
     server = DrainingServer(config)
     server.run()
-    if app.state.load_error:
-        print(app.state.load_error, file=sys.stderr)
+    failure = app.state.load_error or app.state.engine_death
+    if failure:
+        print(failure, file=sys.stderr)
         return 1
     return 0
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.adapters import ADAPTER_FILES
 from service.deployment import DeploymentError, adapter_version
+from service.security import require_admin_key
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
 
 
 class ActivateRequest(BaseModel):
@@ -20,14 +20,6 @@ class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     adapter: str | None = Field(description="e.g. 'smollm2-135m' or 'smollm2-135m/v2' (relative to TSD_ADAPTERS_DIR)")
-
-
-def require_admin(request: Request, key: str | None) -> None:
-    expected = request.app.state.settings.admin_key
-    if not expected:
-        raise HTTPException(403, "admin endpoints are disabled; start the service with TSD_ADMIN_KEY set")
-    if key is None or not hmac.compare_digest(key.encode(), expected.encode()):
-        raise HTTPException(401, "missing or wrong X-Admin-Key header")
 
 
 def resolve_adapter(request: Request, adapter: str) -> str:
@@ -48,27 +40,24 @@ def status(request: Request) -> dict:
 
 
 @router.get("/adapters")
-async def list_adapters(request: Request, x_admin_key: str | None = Header(default=None)) -> dict:
+async def list_adapters(request: Request) -> dict:
     """Adapter versions found under the adapters directory, and which one is active."""
-    require_admin(request, x_admin_key)
     root = Path(request.app.state.settings.adapters_dir)
     found = sorted(p.parent for p in root.rglob(ADAPTER_FILES[0])) if root.is_dir() else []
     return {"versions": [adapter_version(str(p)) for p in found], **status(request)}
 
 
 @router.post("/adapters/activate")
-async def activate(body: ActivateRequest, request: Request, x_admin_key: str | None = Header(default=None)) -> dict:
+async def activate(body: ActivateRequest, request: Request) -> dict:
     """Load this version beside the running one, switch new requests to it, drain and close the old one."""
-    require_admin(request, x_admin_key)
     adapter = resolve_adapter(request, body.adapter) if body.adapter is not None else None
     await _swap(request, request.app.state.deployments.activate(adapter))
     return status(request)
 
 
 @router.post("/adapters/rollback")
-async def rollback(request: Request, x_admin_key: str | None = Header(default=None)) -> dict:
+async def rollback(request: Request) -> dict:
     """Serve the version that was active before the last activation again."""
-    require_admin(request, x_admin_key)
     await _swap(request, request.app.state.deployments.rollback())
     return status(request)
 

@@ -13,10 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from service import logs
 from service.admin import router as admin_router
-from service.backends import Backend, EngineUnavailable, UnsupportedRequest, make_backend
+from service.admission import Admission, DeadlineExceeded, Overloaded, RateLimited, RateLimiter
+from service.backends import Backend, EngineDead, EngineUnavailable, UnsupportedRequest, make_backend
 from service.deployment import Deployed, DeploymentBusy, DeploymentError, Deployments
 from service.describe import ModelOutputError
+from service.logs import request_id_from
 from service.metrics import Metrics
 from service.routes import router
 from service.series import SeriesError, tokens_per_digit
@@ -24,6 +27,7 @@ from service.settings import Settings
 
 log = logging.getLogger("service")
 DESCRIBE_ROUTES = ("/describe", "/describe/batch")
+QUIET_ROUTES = ("/health", "/ready", "/metrics")  # probes and scrapes are logged only when they fail
 
 
 def service_version() -> str:
@@ -47,7 +51,7 @@ async def load_backend(app: FastAPI) -> None:
             log.warning("tokenizer spends %.2f tokens per digit; the encoding expects 1", state.tokens_per_digit)
         state.ready = True
         state.metrics.set_model(state.deployments.active)
-    except Exception as error:  # noqa: BLE001 - any load failure makes the instance unhealthy
+    except Exception as error:
         state.load_error = f"model failed to load: {type(error).__name__}: {error}"
         log.exception("model failed to load")
         if state.on_load_failure:
@@ -59,6 +63,7 @@ def create_app(
     backend: Backend | None = None,
     on_load_failure: Callable[[], None] | None = None,
     backend_factory: Callable[[Settings], Backend] = make_backend,
+    on_engine_death: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Build the app; the model loads in the background once the server starts."""
     settings = settings or Settings()
@@ -86,6 +91,11 @@ def create_app(
     app.state.load_error = None
     app.state.tokens_per_digit = None
     app.state.on_load_failure = on_load_failure
+    app.state.on_engine_death = on_engine_death
+    app.state.engine_death = None
+    app.state.admission = Admission(settings.max_in_flight, settings.max_queue)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.metrics.queued.set_function(lambda: app.state.admission.waiting)
     app.state.version = service_version()
     app.include_router(router)
     app.include_router(admin_router)
@@ -143,7 +153,28 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EngineUnavailable)
     async def unavailable(request: Request, exc: EngineUnavailable):
+        state = request.app.state
+        if isinstance(exc, EngineDead) and state.engine_death is None:
+            state.engine_death = str(exc)
+            log.error("engine died: %s; stopping so that the orchestrator restarts this instance", exc)
+            if state.on_engine_death:
+                state.on_engine_death()
         return error(503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded):
+        request.app.state.metrics.rejected.labels("overloaded").inc()
+        return error(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited):
+        request.app.state.metrics.rejected.labels("rate_limited").inc()
+        return error(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(DeadlineExceeded)
+    async def deadline(request: Request, exc: DeadlineExceeded):
+        request.app.state.metrics.rejected.labels("deadline").inc()
+        return error(504, str(exc))
 
     @app.exception_handler(DeploymentError)
     async def bad_deployment(request: Request, exc: DeploymentError):
@@ -164,8 +195,10 @@ def _plain_errors(exc: RequestValidationError) -> list[dict]:
 
 
 async def count_requests(request: Request, call_next):
-    """Requests by route and status, latency, and in-flight describe calls."""
+    """Request id, one JSON log line per request, requests by route and status, latency, in-flight describe calls."""
     metrics: Metrics = request.app.state.metrics
+    rid = request_id_from(request.headers.get("x-request-id"))
+    token = logs.request_id.set(rid)
     describing = request.url.path in DESCRIBE_ROUTES
     started = time.perf_counter()
     if describing:
@@ -174,14 +207,20 @@ async def count_requests(request: Request, call_next):
     try:
         response = await call_next(request)
         status = response.status_code
+        response.headers["X-Request-Id"] = rid
         return response
     finally:
         if describing:
             metrics.in_flight.dec()
         route = request.scope.get("route")
         path = route.path if route is not None else "unmatched"
+        seconds = time.perf_counter() - started
         metrics.requests.labels(path, str(status)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        metrics.latency.labels(path).observe(seconds)
+        if path not in QUIET_ROUTES or status >= 400:
+            log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path, "status": status,
+                                       "ms": round(seconds * 1000, 1)})
+        logs.request_id.reset(token)
 
 
 class BodySizeLimit:

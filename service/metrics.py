@@ -25,6 +25,9 @@ class Metrics:
         self.repaired = Counter("tsd_repaired_fields", "output fields replaced by facts", ["field"], registry=r)
         self.model_errors = Counter("tsd_model_output_errors", "engine outputs that were not a description", registry=r)
         self.model_info = Info("tsd_model", "served model", registry=r)
+        self.rejected = Counter("tsd_rejected_requests", "requests refused by admission control, rate limit or deadline",
+                                ["reason"], registry=r)
+        self.queued = Gauge("tsd_queued_series", "series waiting for a place on the engine", registry=r)
         self.activations = Counter("tsd_adapter_activations", "adapter activations by outcome", ["result"], registry=r)
 
     def set_model(self, deployed) -> None:

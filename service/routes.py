@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import platform
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import api
+from service.admission import DeadlineExceeded
 from service.backends.base import EngineUnavailable
 from service.deployment import Deployed
 from service.describe import DescribeOptions, DescribeResult, describe, describe_many
+from service.security import require_api_key
 from service.series import SeriesError
 
 router = APIRouter()
-ERRORS = {422: {"model": api.ErrorOut}, 502: {"model": api.ErrorOut}, 503: {"model": api.ErrorOut}}
+ERRORS = {code: {"model": api.ErrorOut} for code in (401, 413, 422, 429, 502, 503, 504)}
 
 
 def options_of(body: api.DescribeRequest | api.BatchRequest) -> DescribeOptions:
@@ -61,25 +64,40 @@ def check_ready(request: Request) -> None:
         raise EngineUnavailable(state.load_error or "model is still loading; retry shortly")
 
 
-@router.post("/describe", response_model=api.DescribeResponse, responses=ERRORS, tags=["describe"])
-async def describe_one(body: api.DescribeRequest, request: Request) -> api.DescribeResponse:
-    """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
+async def admitted(request: Request, caller: str, weight: int, work):
+    """Rate limit, a place on the engine (or 429), the deadline (or 504), and the deployment it runs on."""
+    state = request.app.state
     check_ready(request)
-    async with request.app.state.deployments.lease() as deployed:
-        result = await describe(body.series, options_of(body), deployed.backend, deployed.settings)
+    state.rate_limiter.spend(caller, weight)
+    try:
+        async with asyncio.timeout(state.settings.request_timeout_s):
+            async with state.admission.slot(weight), state.deployments.lease() as deployed:
+                return deployed, await work(deployed)
+    except TimeoutError:
+        raise DeadlineExceeded(f"no answer within {state.settings.request_timeout_s:g} s; the request was "
+                               "cancelled (retry later, or send fewer series per call)") from None
+
+
+@router.post("/describe", response_model=api.DescribeResponse, responses=ERRORS, tags=["describe"])
+async def describe_one(body: api.DescribeRequest, request: Request,
+                       caller: str = Depends(require_api_key)) -> api.DescribeResponse:
+    """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
+    deployed, result = await admitted(
+        request, caller, 1, lambda d: describe(body.series, options_of(body), d.backend, d.settings))
     request.app.state.metrics.record_result(result)
     return response_of(result, model_out(deployed))
 
 
 @router.post("/describe/batch", response_model=api.BatchResponse, responses=ERRORS, tags=["describe"])
-async def describe_batch(body: api.BatchRequest, request: Request) -> api.BatchResponse:
+async def describe_batch(body: api.BatchRequest, request: Request,
+                         caller: str = Depends(require_api_key)) -> api.BatchResponse:
     """Describe several series concurrently on the engine."""
     if len(body.series) > request.app.state.settings.max_batch:
         raise SeriesError(f"batch has {len(body.series)} series; send at most {request.app.state.settings.max_batch} "
                           "per call")
-    check_ready(request)
-    async with request.app.state.deployments.lease() as deployed:
-        results = await describe_many(body.series, options_of(body), deployed.backend, deployed.settings)
+    deployed, results = await admitted(
+        request, caller, len(body.series),
+        lambda d: describe_many(body.series, options_of(body), d.backend, d.settings))
     model = model_out(deployed)
     for result in results:
         request.app.state.metrics.record_result(result)
@@ -96,8 +114,8 @@ async def describe_batch(body: api.BatchRequest, request: Request) -> api.BatchR
 async def health(request: Request) -> JSONResponse:
     """Alive, and the engine is not dead (a loading engine is healthy but not ready)."""
     state = request.app.state
-    if state.load_error:
-        return JSONResponse({"status": "unhealthy", "detail": state.load_error}, status_code=503)
+    if state.load_error or state.engine_death:
+        return JSONResponse({"status": "unhealthy", "detail": state.load_error or state.engine_death}, status_code=503)
     if state.ready:
         try:
             await state.deployments.active.backend.check_health()

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
     merge_cache_dir: str = "models/.merged"
     adapters_dir: str = Field(default="models/adapters", description="versions the admin endpoint may activate")
-    admin_key: str | None = Field(default=None, description="X-Admin-Key for /admin; unset disables /admin")
+    admin_key_hash: str | None = Field(default=None, description="SHA-256 of the X-Admin-Key for /admin; unset: off")
     served_model_name: str | None = None
     backend: Literal["vllm", "openai", "transformers"] = "vllm"
 
@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     max_tokens: int = 320
     max_batch: int = 32
 
+    # admission and access
+    max_in_flight: int = Field(default=64, description="series running on the engine at once")
+    max_queue: int = Field(default=256, description="series waiting for a place; beyond it 429 at once")
+    request_timeout_s: float = Field(default=120.0, description="per-request deadline; past it 504")
+    api_key_hashes: list[str] = Field(default_factory=list, description="SHA-256 of accepted Bearer keys; empty: open")
+    rate_limit_per_minute: int | None = Field(default=None, description="series per minute per API key (or client)")
+    drain_seconds: int = Field(default=30, description="SIGTERM: time to finish in-flight requests")
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
@@ -74,7 +82,7 @@ class Settings(BaseSettings):
     _prompt_style_pinned: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
-    def _prompt_style_of_the_student(self) -> "Settings":
+    def _prompt_style_of_the_student(self) -> Settings:
         """A student is always prompted as it was trained: its manifest names the prompt style."""
         self._prompt_style_pinned = self.prompt_style is not None
         if self.prompt_style is None:

@@ -11,7 +11,6 @@ import json
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from service import facts
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded

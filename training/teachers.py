@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from service import facts, prompt
-from service.series import format_levels
 from service.schema import Description, description_json_schema, parse_description
+from service.series import format_levels
 
 # --- rule teacher: the facts, phrased the way a teacher model phrases them --------------------
 # The first sentence per label is the medoid (all-MiniLM-L6-v2) of the real teacher's sentences for that label in the

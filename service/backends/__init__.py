@@ -1,6 +1,13 @@
 """Engines behind one protocol; `make_backend` picks the one the settings name."""
 
-from service.backends.base import Backend, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
+from service.backends.base import (
+    Backend,
+    EngineDead,
+    EngineUnavailable,
+    Generation,
+    GenerationParams,
+    UnsupportedRequest,
+)
 from service.settings import Settings
 
 
@@ -19,4 +26,4 @@ def make_backend(settings: Settings) -> Backend:
     return TransformersBackend(settings)
 
 
-__all__ = ["Backend", "EngineUnavailable", "Generation", "GenerationParams", "UnsupportedRequest", "make_backend"]
+__all__ = ["Backend", "EngineDead", "EngineUnavailable", "Generation", "GenerationParams", "UnsupportedRequest", "make_backend"]

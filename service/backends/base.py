@@ -30,6 +30,10 @@ class EngineUnavailable(RuntimeError):
     """The engine is not loaded, died, or cannot be reached: retry later or elsewhere."""
 
 
+class EngineDead(EngineUnavailable):
+    """The engine died and won't come back: the process should exit so that it is restarted."""
+
+
 class UnsupportedRequest(ValueError):
     """The request asks for something this engine cannot do (a client-side fix exists)."""
 

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 
-from service.backends.base import EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
+from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class VLLMBackend:
             ):
                 final = output
         except EngineDeadError as error:
-            raise EngineUnavailable("the vLLM engine died; this instance must be restarted") from error
+            raise EngineDead("the vLLM engine died; this instance is shutting down to be restarted") from error
         completion = final.outputs[0]
         return Generation(
             text=completion.text,
@@ -131,7 +131,7 @@ class VLLMBackend:
         if self.engine is None:
             raise EngineUnavailable("model is still loading")
         if self.engine.errored:
-            raise EngineUnavailable("the vLLM engine died; this instance must be restarted")
+            raise EngineDead("the vLLM engine died; this instance is shutting down to be restarted")
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -8,6 +8,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
+from service.security import hash_key
 from service.settings import Settings
 from tests.api.conftest import ScriptedBackend
 
@@ -66,7 +67,7 @@ async def admin_app(adapters):
         return built[-1]
 
     settings = Settings(preset="smollm2-135m", adapter=str(adapters / "student" / "v1"), adapters_dir=str(adapters),
-                        admin_key="s3cret")
+                        admin_key_hash=hash_key("s3cret"))
     app = create_app(settings, backend_factory=factory)
     async with LifespanManager(app) as manager:
         await app.state.loading
@@ -77,7 +78,7 @@ async def admin_app(adapters):
 
 async def test_admin_is_disabled_without_a_key_and_refuses_a_wrong_one(admin_app, client):
     r = await client.post("/admin/adapters/activate", json={"adapter": "x"})
-    assert r.status_code == 403 and "TSD_ADMIN_KEY" in r.json()["detail"]
+    assert r.status_code == 403 and "TSD_ADMIN_KEY_HASH" in r.json()["detail"]
     admin, _ = admin_app
     r = await admin.post("/admin/adapters/activate", json={"adapter": "student/v2"}, headers={"X-Admin-Key": "no"})
     assert r.status_code == 401
@@ -157,7 +158,7 @@ async def test_a_version_that_fails_to_load_leaves_the_current_one_serving(adapt
         return built[-1]
 
     settings = Settings(preset="smollm2-135m", adapter=str(adapters / "student" / "v1"), adapters_dir=str(adapters),
-                        admin_key="s3cret")
+                        admin_key_hash=hash_key("s3cret"))
     app = create_app(settings, backend_factory=factory)
     async with LifespanManager(app) as manager:
         await app.state.loading

@@ -7,6 +7,7 @@ import threading
 import httpx
 import pytest
 
+from service.security import hash_key
 from tests.integration.conftest import ROOT, SMOLLM2_DIR
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def versions(tmp_path_factory):
 def test_activate_and_roll_back_under_load_without_a_failed_request(start_server, versions, tmp_path):
     root, v1, v2 = versions
     server = start_server(TSD_PRESET="smollm2-135m", TSD_MODEL=str(SMOLLM2_DIR), TSD_ADAPTER=str(v1),
-                          TSD_ADAPTERS_DIR=str(root), TSD_ADMIN_KEY=KEY["X-Admin-Key"],
+                          TSD_ADAPTERS_DIR=str(root), TSD_ADMIN_KEY_HASH=hash_key(KEY["X-Admin-Key"]),
                           TSD_MERGE_CACHE_DIR=str(tmp_path / "merged"))
     stop = threading.Event()
     outcomes: list[tuple[int, str]] = []

@@ -1,6 +1,7 @@
 """The real service on the real vLLM CPU engine with SmolLM2-135M-Instruct, over real HTTP."""
 
 import concurrent.futures
+import json
 
 import httpx
 import numpy as np
@@ -83,3 +84,31 @@ def test_sigterm_stops_cleanly(start_server):
     server = start_server(TSD_PRESET="smollm2-135m", TSD_MAX_NUM_SEQS="4")
     assert httpx.post(f"{server.url}/describe", json={"series": ornstein_uhlenbeck(seed=9)}, timeout=120).status_code == 200
     assert server.stop() == 0
+
+
+def test_python_clients_and_cli_against_the_real_server(server, tmp_path):
+    import asyncio
+    import subprocess
+    import sys
+
+    from clients.client import AsyncClient, Client, ClientError
+
+    with Client(server.url) as client:
+        result = client.describe(ornstein_uhlenbeck(200, seed=3))
+        assert result.series["input_length"] == 200 and set(result.checks) == {"trend", "noise", "max", "min"}
+        with pytest.raises(ClientError) as refused:
+            client.describe([1.0, 2.0])
+        assert refused.value.status == 422 and "at least" in str(refused.value)
+
+    async def many():
+        async with AsyncClient(server.url) as client:
+            return await client.describe_many([ornstein_uhlenbeck(128, seed=s) for s in range(4)], concurrency=4)
+
+    results = asyncio.run(many())
+    assert len(results) == 4 and all(r.usage["completion_tokens"] > 0 for r in results)
+    csv = tmp_path / "prices.csv"
+    csv.write_text("day,price\n" + "\n".join(f"{i},{v:.4f}" for i, v in enumerate(ornstein_uhlenbeck(64, seed=9))))
+    out = subprocess.run([sys.executable, "-m", "clients.cli", "describe", str(csv), "--column", "price", "--json",
+                          "--url", server.url], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["series"]["input_length"] == 64

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from service.adapters import adapter_digest, merged_model_dir  # noqa: E402
+from service.adapters import adapter_digest, merged_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_read_extrema(sentence, labels):
 
 
 def rising():
-    return facts.compute_features(list(range(0, 128)))
+    return facts.compute_features(list(range(128)))
 
 
 def test_check_agrees_field_by_field():

@@ -56,7 +56,7 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
 
 def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
     rng = random.Random(0)
-    levels = list(range(0, 100)) + [99] * 28
+    levels = list(range(100)) + [99] * 28
     trends = [teachers.rule_description(levels, rng).trend for _ in range(400)]
     share = trends.count(teachers._TREND["increasing"][0]) / len(trends)
     assert 0.6 < share < 0.8
@@ -69,7 +69,7 @@ def companion_row(levels, output):
 
 
 def test_import_reads_the_companion_format(tmp_path):
-    levels = list(range(0, 128)) [:128]
+    levels = list(range(128)) [:128]
     levels = [min(99, v) for v in levels]
     path = tmp_path / "teacher.jsonl"
     path.write_text(companion_row(levels, {"trend": "Up.", "noise": "Low.", "extrema": "Max at end."}) + "\n")

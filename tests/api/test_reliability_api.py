@@ -1,0 +1,141 @@
+"""Admission control, deadlines, API keys, rate limits, request ids and engine death, through the ASGI app."""
+
+import asyncio
+import json
+import logging
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.backends.base import EngineDead
+from service.logs import JsonFormatter
+from service.security import hash_key
+from service.settings import Settings
+from tests.api.conftest import ScriptedBackend
+
+SERIES = {"series": [float(i % 11) for i in range(64)]}
+
+
+class SlowBackend(ScriptedBackend):
+    def __init__(self, seconds: float = 0.05):
+        super().__init__()
+        self.seconds = seconds
+        self.cancelled = 0
+
+    async def generate(self, messages, params):
+        try:
+            await asyncio.sleep(self.seconds)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return await super().generate(messages, params)
+
+
+async def app_client(backend, **settings):
+    app = create_app(Settings(preset="smollm2-135m", **settings), backend=backend,
+                     on_engine_death=lambda: deaths.append(1))
+    manager = LifespanManager(app)
+    await manager.__aenter__()
+    await app.state.loading
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t", timeout=30)
+    return app, manager, client
+
+
+deaths: list[int] = []
+
+
+@pytest.fixture
+async def make_client():
+    opened = []
+
+    async def make(backend=None, **settings):
+        app, manager, client = await app_client(backend or SlowBackend(), **settings)
+        opened.append((manager, client))
+        return app, client
+
+    yield make
+    for manager, client in opened:
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
+
+
+async def test_overload_gets_429_at_once_and_no_request_is_lost(make_client):
+    app, client = await make_client(SlowBackend(0.2), max_in_flight=2, max_queue=2)
+    responses = await asyncio.gather(*(client.post("/describe", json=SERIES) for _ in range(24)))
+    codes = [r.status_code for r in responses]
+    assert len(codes) == 24 and set(codes) == {200, 429}
+    assert codes.count(200) >= 4  # 2 running + 2 queued were admitted
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.headers["Retry-After"] == "1" and "capacity" in refused.json()["detail"]
+    assert app.state.admission.running == 0 and app.state.admission.waiting == 0
+    assert 'tsd_rejected_requests_total{reason="overloaded"}' in (await client.get("/metrics")).text
+
+
+async def test_a_batch_weighs_its_series(make_client):
+    _, client = await make_client(SlowBackend(0.1), max_in_flight=2, max_queue=0, max_batch=8)
+    r = await client.post("/describe/batch", json={"series": [SERIES["series"]] * 2})
+    assert r.status_code == 200
+    first = asyncio.create_task(client.post("/describe/batch", json={"series": [SERIES["series"]] * 2}))
+    await asyncio.sleep(0.03)
+    second = await client.post("/describe", json=SERIES)
+    assert second.status_code == 429
+    assert (await first).status_code == 200
+
+
+async def test_deadline_gives_504_and_cancels_the_engine_request(make_client):
+    backend = SlowBackend(2.0)
+    _, client = await make_client(backend, request_timeout_s=0.1)
+    r = await client.post("/describe", json=SERIES)
+    assert r.status_code == 504 and "within 0.1 s" in r.json()["detail"]
+    assert backend.cancelled == 1
+
+
+async def test_api_keys_are_required_when_configured_and_never_logged(make_client, caplog):
+    _, client = await make_client(api_key_hashes=[hash_key("alpha-key"), hash_key("beta-key")])
+    with caplog.at_level(logging.INFO):
+        r = await client.post("/describe", json=SERIES)
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+        assert "Authorization: Bearer" in r.json()["detail"]
+        r = await client.post("/describe", json=SERIES, headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401 and "not recognised" in r.json()["detail"]
+        r = await client.post("/describe", json=SERIES, headers={"Authorization": "Bearer beta-key"})
+        assert r.status_code == 200
+    assert (await client.get("/health")).status_code == 200  # probes stay open
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "beta-key" not in logged and "wrong" not in logged
+
+
+async def test_rate_limit_per_key_gives_429_with_retry_after(make_client):
+    _, client = await make_client(rate_limit_per_minute=3)
+    codes = [(await client.post("/describe", json=SERIES)).status_code for _ in range(4)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    r = await client.post("/describe", json=SERIES)
+    assert 1 <= int(r.headers["Retry-After"]) <= 60 and "3 series per minute" in r.json()["detail"]
+
+
+async def test_request_id_is_echoed_or_generated_and_logged_as_json(make_client, caplog):
+    _, client = await make_client()
+    with caplog.at_level(logging.INFO, logger="service"):
+        r = await client.post("/describe", json=SERIES, headers={"X-Request-Id": "job-42.a"})
+        generated = await client.post("/describe", json=SERIES, headers={"X-Request-Id": "bad id with spaces"})
+    assert r.headers["X-Request-Id"] == "job-42.a"
+    assert len(generated.headers["X-Request-Id"]) == 32
+    lines = [json.loads(JsonFormatter().format(rec)) for rec in caplog.records if rec.getMessage() == "request"]
+    assert any(line["request_id"] == "job-42.a" and line["status"] == 200 and line["path"] == "/describe"
+               for line in lines)
+
+
+async def test_engine_death_fails_fast_turns_health_red_and_asks_to_exit(make_client):
+    class Dying(SlowBackend):
+        async def generate(self, messages, params):
+            raise EngineDead("the vLLM engine died")
+
+    deaths.clear()
+    _, client = await make_client(Dying())
+    r = await asyncio.wait_for(client.post("/describe", json=SERIES), timeout=5)
+    assert r.status_code == 503 and r.headers["Retry-After"]
+    assert (await client.get("/health")).status_code == 503
+    await client.post("/describe", json=SERIES)
+    assert deaths == [1]  # asked once to stop, so the orchestrator restarts the process
