@@ -14,7 +14,9 @@ ADAPTER ?= $(patsubst %/adapter_config.json,%,$(wildcard models/adapters/smollm2
 RUN ?= runs/smollm2
 TEACHER_FILE ?= ../shared/data/dlaa_teacher_150.jsonl
 SERIES ?= 4000
-MIX_SERIES ?= 900
+MIX_SERIES ?= 1200
+BALANCE ?= 0.75
+PROMPT_STYLE ?= rows
 TRAIN_SIZE ?= 1800
 EVAL_LIMIT ?= 240
 SHIP ?= models/adapters/smollm2-135m
@@ -57,9 +59,9 @@ train: install base
 	if [ -f "$(TEACHER_FILE)" ]; then \
 	  $(PY) -m training.annotate --run $(RUN) --teacher import --file $(TEACHER_FILE) --out teacher.jsonl && \
 	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
-	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE); \
-	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE); fi
-	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml
+	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE); \
+	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE); fi
+	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml --set prompt_style=$(PROMPT_STYLE)
 	$(PY) -m training.merge --run $(RUN)
 	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT)
 	$(PY) -m training.merge --run $(RUN) --no-merge --ship $(SHIP)

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.adapters import ADAPTER_FILES
+from service.api import ErrorOut
 from service.deployment import DeploymentError, adapter_version
 from service.security import require_admin_key
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 409, 422, 503)}
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)], responses=ERRORS)
 
 
 class ActivateRequest(BaseModel):

@@ -37,6 +37,7 @@ class DescribeRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # no coercion: "seed": false or "repair": "yes" is a client error, not a value
         json_schema_extra={"examples": [{"series": [1.0, 1.4, 2.1, 2.0, 2.9, 3.8, 3.5, 4.6, 5.2, 5.0], "self_check": True}]},
     )
 
@@ -44,20 +45,20 @@ class DescribeRequest(BaseModel):
     self_check: bool = Field(True, description="compare the description with features computed from the series")
     repair: bool = Field(False, description="replace contradicted fields with the computed fact sentences")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
     missing: Literal["reject", "interpolate"] = Field("reject", description="what to do with null gaps")
 
 
 class BatchRequest(BaseModel):
     """Several series described with the same options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     series: list[list[SeriesValue]] = Field(min_length=1, description="a list of series")
     self_check: bool = True
     repair: bool = False
     temperature: float = Field(0.0, ge=0.0, le=2.0)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
     missing: Literal["reject", "interpolate"] = "reject"
 
 

@@ -1,12 +1,13 @@
-"""Prompts: the paper's prompt (default) and a compact one, as chat messages for the model's own template."""
+"""Prompts: the paper's prompt (default) and compact ones, as chat messages for the model's own template."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Literal
 
-PromptStyle = Literal["paper", "compact"]
-PROMPT_STYLES: tuple[str, ...] = ("paper", "compact")
+PromptStyle = Literal["paper", "compact", "rows"]
+PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows")
+ROWS = 4  # "rows": the series in four lines, so that beginning/middle/end are the first/middle two/last line
 
 # arXiv 2507.07439, as in its companion data (without the reasoning teacher's "/think" tag).
 PAPER_INSTRUCTION = (
@@ -25,9 +26,12 @@ COMPACT_INSTRUCTION = "Describe trend, noise and global max/min position as JSON
 
 
 def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
-    """The series part of the prompt: the paper's bracketed list, or space-separated levels."""
+    """The series part of the prompt: the paper's bracketed list, space-separated levels, or those in four lines."""
     if style == "paper":
         return " Series: [" + ", ".join(tokens) + "]"
+    if style == "rows":
+        width = -(-len(tokens) // ROWS)
+        return "Series:\n" + "\n".join(" ".join(tokens[i : i + width]) for i in range(0, len(tokens), width))
     return "Series: " + " ".join(tokens)
 
 
@@ -35,7 +39,7 @@ def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper") -> str:
     """The user turn for an encoded series."""
     if style == "paper":
         return PAPER_INSTRUCTION + series_text(tokens, style)
-    if style == "compact":
+    if style in ("compact", "rows"):
         return COMPACT_INSTRUCTION + series_text(tokens, style)
     raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 

@@ -6,7 +6,7 @@ import asyncio
 import platform
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import api
@@ -18,7 +18,7 @@ from service.security import require_api_key
 from service.series import SeriesError
 
 router = APIRouter()
-ERRORS = {code: {"model": api.ErrorOut} for code in (401, 413, 422, 429, 502, 503, 504)}
+ERRORS = {code: {"model": api.ErrorOut} for code in (400, 401, 413, 422, 429, 502, 503, 504)}
 
 
 def options_of(body: api.DescribeRequest | api.BatchRequest) -> DescribeOptions:
@@ -134,7 +134,7 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", tags=["operations"])
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

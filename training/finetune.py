@@ -130,6 +130,10 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    dataset_style = run.manifest()["stages"].get("dataset", {}).get("prompt_style")
+    if dataset_style and dataset_style != config.prompt_style:
+        raise SystemExit(f"the dataset was built with prompt style {dataset_style!r} but the config says "
+                         f"{config.prompt_style!r}; rebuild it or pass --set prompt_style={dataset_style}")
     train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
     validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
     model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, config.dtype))

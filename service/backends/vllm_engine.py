@@ -135,8 +135,11 @@ class VLLMBackend:
 
     async def close(self) -> None:
         if self.engine is not None:
-            self.engine.shutdown()
-            self.engine = None
+            engine, self.engine = self.engine, None
+            try:
+                engine.shutdown()
+            except Exception:  # noqa: BLE001 - a dead engine may fail to shut down; the process exits anyway
+                log.exception("engine shutdown failed")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))

@@ -65,3 +65,13 @@ def test_parse_description_rejects_invalid(text):
 def test_render_target_is_compact_json_in_field_order():
     d = Description(trend="Up.", noise="Low.", extrema="Max at end.")
     assert render_target(d) == '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'
+
+
+def test_rows_prompt_puts_each_quarter_of_the_series_on_its_own_line():
+    tokens = [f"{i % 100:02d}" for i in range(128)]
+    text = prompt.user_prompt(tokens, "rows")
+    lines = text.split("Series:\n")[1].split("\n")
+    assert len(lines) == 4 and all(len(line.split(" ")) == 32 for line in lines)
+    assert lines[1].split(" ")[0] == "32" and lines[3].split(" ")[-1] == "27"
+    assert prompt.user_prompt(tokens, "rows").replace("\n", " ") == prompt.user_prompt(tokens, "compact").replace(
+        "Series: ", "Series: ").replace("\n", " ")
