@@ -20,13 +20,14 @@ PROMPT_STYLE ?= rows
 TRAIN_SIZE ?= 1800
 EVAL_LIMIT ?= 240
 SHIP ?= models/adapters/smollm2-135m
+REPORT_DIR ?= docs/training
 
 USERS ?= 8
 SPAWN ?= 2
 DURATION ?= 1m
 TARGET ?= http://$(HOST):$(PORT)
 
-.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench
+.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench browser
 
 install: $(STAMP)
 
@@ -65,8 +66,14 @@ train: install base
 	$(PY) -m training.merge --run $(RUN)
 	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT)
 	$(PY) -m training.merge --run $(RUN) --no-merge --ship $(SHIP)
+	mkdir -p $(REPORT_DIR) && cp $(RUN)/eval/*.png $(RUN)/eval/report.md $(RUN)/eval/results.json $(REPORT_DIR)/
 
-test: install base
+# Debian's Chromium and ChromeDriver for the web page's browser test (skipped when already there).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+test: install base browser
 	$(PY) -m pytest -q -ra
 
 test-unit: install
@@ -75,7 +82,7 @@ test-unit: install
 test-api: install
 	$(PY) -m pytest -q tests/api
 
-test-integration: install base
+test-integration: install base browser
 	$(PY) -m pytest -q -m integration
 
 # Headless Locust against a running service (start it with `make serve`); CSV + HTML reports in reports/.

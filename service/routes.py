@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import api
@@ -18,6 +20,7 @@ from service.security import require_api_key
 from service.series import SeriesError
 
 router = APIRouter()
+INDEX_PAGE = Path(__file__).parent / "static" / "index.html"
 ERRORS = {code: {"model": api.ErrorOut} for code in (400, 401, 413, 422, 429, 502, 503, 504)}
 
 
@@ -110,6 +113,12 @@ async def describe_batch(body: api.BatchRequest, request: Request,
     )
 
 
+@router.get("/", include_in_schema=False)
+async def index() -> HTMLResponse:
+    """The web page: paste or upload a series, see it drawn, described and checked."""
+    return HTMLResponse(INDEX_PAGE.read_text())
+
+
 @router.get("/health", tags=["operations"])
 async def health(request: Request) -> JSONResponse:
     """Alive, and the engine is not dead (a loading engine is healthy but not ready)."""
@@ -153,6 +162,7 @@ async def info(request: Request) -> dict:
                   "version": active.version, "activated_at": active.activated_at, "student": s.student_manifest()},
         "backend": active.backend.info() if state.ready else {"engine": s.backend, "loading": True},
         "ready": state.ready,
+        "pid": os.getpid(),
         "tokens_per_digit": state.tokens_per_digit,
         "settings": {
             "prompt_style": s.prompt_style,

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from service.adapters import ADAPTER_FILES, merge_adapter
+from service.adapters import merge_adapter
 from service.adapters import STUDENT_MANIFEST as MANIFEST
 from training.rundir import RunDir, git_revision
 
@@ -43,10 +43,18 @@ def merge(run: RunDir, out: Path) -> Path:
 
 
 def ship(run: RunDir, target: Path) -> Path:
-    """Copy the adapter and its manifest into a tracked folder the service serves from."""
+    """Copy the adapter (weights in bf16: half the bytes, the dtype it is served in) and its manifest."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
     target.mkdir(parents=True, exist_ok=True)
-    for name in ADAPTER_FILES:
-        shutil.copy2(run.path / "adapter" / name, target / name)
+    shutil.copy2(run.path / "adapter" / "adapter_config.json", target / "adapter_config.json")
+    with safe_open(run.path / "adapter" / "adapter_model.safetensors", framework="pt") as weights:
+        tensors = {k: weights.get_tensor(k) for k in weights.keys()}  # noqa: SIM118 - safe_open has no iterator
+        metadata = weights.metadata()
+    tensors = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file(tensors, target / "adapter_model.safetensors", metadata=metadata)
     (target / MANIFEST).write_text(json.dumps(student_manifest(run), indent=2))
     return target
 

@@ -196,3 +196,11 @@ async def test_info_and_openapi(client):
     spec = (await client.get("/openapi.json")).json()
     assert "/describe" in spec["paths"] and "/describe/batch" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_web_page_is_served_self_contained(client):
+    r = await client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert 'id="chart"' in page and 'fetch("describe"' in page and 'fetch("info")' in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page  # nothing fetched from outside

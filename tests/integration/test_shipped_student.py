@@ -40,3 +40,62 @@ def test_student_states_the_right_facts_on_clear_series(student):
         assert r.status_code == 200, r.text
         checks = r.json()["checks"]
         assert checks["trend"]["agrees"] and checks["max"]["agrees"] and checks["min"]["agrees"], checks
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from pathlib import Path
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), "Debian's chromium and chromium-driver are needed " \
+        "(`make browser` installs them; `make test` runs it)"
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_web_page_describes_a_series_and_shows_the_api_message_for_bad_input(student, browser):
+    import os
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 120)
+    browser.get(f"{student.url}/")
+    wait.until(lambda d: "adapter" in d.find_element(By.ID, "model").text)
+    assert "no adapter" not in browser.find_element(By.ID, "model").text
+    Select(browser.find_element(By.ID, "example")).select_by_value("bump")
+    browser.find_element(By.ID, "use-example").click()
+    browser.find_element(By.ID, "describe").click()
+    wait.until(ready.presence_of_element_located((By.ID, "check-min")))
+    for name in ("trend", "noise", "extrema"):
+        assert len(browser.find_element(By.ID, f"sentence-{name}").text) > 20
+    assert browser.find_element(By.ID, "max-marker") and browser.find_element(By.ID, "min-marker")
+    verdicts = [browser.find_element(By.ID, f"check-{f}").find_elements(By.TAG_NAME, "td")[3].text
+                for f in ("trend", "noise", "max", "min")]
+    assert set(verdicts) <= {"agrees", "contradicts"} and len(verdicts) == 4
+    if os.environ.get("TSD_SCREENSHOT_DIR"):
+        browser.save_screenshot(os.path.join(os.environ["TSD_SCREENSHOT_DIR"], "web-page.png"))
+
+    box = browser.find_element(By.ID, "values")
+    box.clear()
+    box.send_keys("1, 2, 3")
+    browser.find_element(By.ID, "describe").click()
+    wait.until(lambda d: d.find_element(By.ID, "error").text)
+    assert browser.find_element(By.ID, "error").text == "series has 3 values; send at least 8"
+    box.clear()
+    box.send_keys("1, 2, 3, 4, abc, 6, 7, 8, 9")
+    browser.find_element(By.ID, "describe").click()
+    wait.until(lambda d: "series[4]" in d.find_element(By.ID, "error").text)
+    assert "must be a number or null" in browser.find_element(By.ID, "error").text
