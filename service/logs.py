@@ -32,21 +32,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def _stamp_request_id(factory):
-    def make(*args, **kwargs):
-        record = factory(*args, **kwargs)
-        if request_id.get() and not hasattr(record, "request_id"):
-            record.request_id = request_id.get()
-        return record
-
-    return make
+def stamp_request_id(record: logging.LogRecord) -> bool:
+    """Handler filter: give the record the current request's id unless it already carries one."""
+    if request_id.get() and not hasattr(record, "request_id"):
+        record.request_id = request_id.get()
+    return True
 
 
 def configure(level: str) -> None:
     """JSON lines on stderr for the service and uvicorn's own loggers (uvicorn's access log is replaced by ours)."""
-    logging.setLogRecordFactory(_stamp_request_id(logging.getLogRecordFactory()))
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(stamp_request_id)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,6 +10,7 @@ from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.backends.base import EngineDead
+from service import logs
 from service.logs import JsonFormatter
 from service.security import hash_key
 from service.settings import Settings
@@ -139,3 +140,20 @@ async def test_engine_death_fails_fast_turns_health_red_and_asks_to_exit(make_cl
     assert (await client.get("/health")).status_code == 503
     await client.post("/describe", json=SERIES)
     assert deaths == [1]  # asked once to stop, so the orchestrator restarts the process
+
+
+async def test_configured_json_logging_stamps_every_line_with_the_request_id(make_client, capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure("info")  # the process-wide setup python -m service does; it once turned every request into a 500
+    try:
+        _, client = await make_client()
+        r = await client.post("/describe", json=SERIES, headers={"X-Request-Id": "job-7"})
+        logging.getLogger("service.test").info("inside no request")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    assert r.status_code == 200
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "request" and line["request_id"] == "job-7" for line in lines)
+    assert "request_id" not in next(line for line in lines if line["message"] == "inside no request")
