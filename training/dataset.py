@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True)
     parser.add_argument("--sources", nargs="+", default=["checked.jsonl"])
-    parser.add_argument("--prompt-style", choices=PROMPT_STYLES, default="rows")
+    parser.add_argument("--prompt-style", choices=PROMPT_STYLES, default="compact")
     parser.add_argument("--validation", type=float, default=0.05)
     parser.add_argument("--test", type=float, default=0.15)
     parser.add_argument("--train-size", type=int, default=None,

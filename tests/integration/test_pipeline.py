@@ -46,11 +46,11 @@ def test_pipeline_end_to_end_on_a_tiny_model(tmp_path):
     assert manifest["stages"]["finetune"]["steps"] == 3
     assert len(list((run_dir / "charts").glob("*.png"))) == 3
     results = json.loads((run_dir / "eval" / "results.json").read_text())
-    assert set(results["models"]) == {"base (paper prompt)", "student (rows prompt)"}
-    assert "| student (rows prompt) | in_distribution |" in (run_dir / "eval" / "report.md").read_text()
+    assert set(results["models"]) == {"base (paper prompt)", "student (compact prompt)"}
+    assert "| student (compact prompt) | in_distribution |" in (run_dir / "eval" / "report.md").read_text()
     for plot in ("loss.png", "accuracy.png", "confusion.png", "ood_by_family.png", "examples.png"):
         assert (run_dir / "eval" / plot).read_bytes()[:4] == b"\x89PNG", plot
     shipped = json.loads((tmp_path / "shipped" / "tsdescribe.json").read_text())
-    assert shipped["prompt_style"] == "rows" and shipped["base"] == str(base)
+    assert shipped["prompt_style"] == "compact" and shipped["base"] == str(base)
     assert (tmp_path / "shipped" / "adapter_model.safetensors").exists()
     assert (run_dir / "merged" / "model.safetensors").exists()

@@ -94,6 +94,8 @@ def test_web_page_describes_a_series_and_shows_the_api_message_for_bad_input(stu
     browser.find_element(By.ID, "describe").click()
     wait.until(lambda d: d.find_element(By.ID, "error").text)
     assert browser.find_element(By.ID, "error").text == "series has 3 values; send at least 8"
+    if os.environ.get("TSD_SCREENSHOT_DIR"):
+        browser.save_screenshot(os.path.join(os.environ["TSD_SCREENSHOT_DIR"], "web-page-error.png"))
     box.clear()
     box.send_keys("1, 2, 3, 4, abc, 6, 7, 8, 9")
     browser.find_element(By.ID, "describe").click()
