@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     dtype: str = "auto"
     max_model_len: int = 2048
     max_num_seqs: int = 64
+    max_num_batched_tokens: int | None = None  # tokens per engine step (prefill chunks); None: vLLM's default
     enforce_eager: bool = True
     enable_prefix_caching: bool = True
     gpu_memory_utilization: float = 0.85

@@ -42,6 +42,7 @@ class VLLMBackend:
             dtype=s.dtype,
             max_model_len=s.max_model_len,
             max_num_seqs=s.max_num_seqs,
+            max_num_batched_tokens=s.max_num_batched_tokens,
             enforce_eager=s.enforce_eager,
             enable_prefix_caching=s.enable_prefix_caching,
             gpu_memory_utilization=s.gpu_memory_utilization,
@@ -155,4 +156,5 @@ class VLLMBackend:
             "prefix_caching": self.settings.enable_prefix_caching,
             "enforce_eager": self.settings.enforce_eager,
             "max_num_seqs": self.settings.max_num_seqs,
+            "max_num_batched_tokens": self.settings.max_num_batched_tokens,
         }

@@ -37,3 +37,18 @@ def test_report_block_is_replaced_not_duplicated(tmp_path):
     text = doc.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Run e" in text and "Run d" not in text
     assert "intro" in text and "| notebook (transformers generate) | 1 | 2 |" in markdown(result)
+
+
+def test_engine_tuning_table_has_one_line_per_variant_and_shows_failures(tmp_path):
+    from loadtests import engine_tuning
+
+    ok = {"variant": "no-prefix-cache", "settings": {"TSD_ENABLE_PREFIX_CACHING": "false"}, "wall_s": 61.0,
+          "rows": [r.__dict__ for r in sample_rows()[:2]]}
+    failed = {"variant": "compiled", "error": "RuntimeError: inductor failed"}
+    text = engine_tuning.markdown([ok, failed], "cmd")
+    assert "| no-prefix-cache | enable_prefix_caching=false | 6.40 | 320 | 2000 | 1000 | 61 |" in text
+    assert "| compiled |" in text and "failed: RuntimeError: inductor failed" in text
+    doc = tmp_path / "performance.md"
+    engine_tuning.write_report(text, doc)
+    engine_tuning.write_report(text, doc)
+    assert doc.read_text().count(engine_tuning.BEGIN) == 1
