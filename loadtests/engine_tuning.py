@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from loadtests.bench import bench_raw_engine
+from loadtests.bench import bench_raw_engine, workload
 from service.settings import Settings
 from training.generate import generate_ou
 
@@ -39,9 +39,10 @@ VARIANTS = {
 def measure_here(requests: int) -> dict:
     """One variant in this process (settings from the environment): load time, then concurrency 1 and 32."""
     settings = Settings()
-    series = [r["values"] for r in generate_ou(32, seed=4242)]
+    plan = {1: 4, 32: requests}
+    warmup, runs = workload([r["values"] for r in generate_ou(4 + sum(plan.values()), seed=4242)], plan)
     started = time.monotonic()
-    rows, _ = asyncio.run(bench_raw_engine(settings, series, {1: 4, 32: requests}))
+    rows, _ = asyncio.run(bench_raw_engine(settings, warmup, runs))
     return {"rows": [asdict(r) for r in rows], "wall_s": round(time.monotonic() - started, 1)}
 
 
@@ -58,7 +59,7 @@ def measure(name: str, requests: int, adapter: str | None) -> dict:
 
 
 def markdown(runs: list[dict], command: str) -> str:
-    lines = [f"Raw vLLM CPU engine, SmolLM2-135M student (merged), 32 OU series, `{command}`; baseline: "
+    lines = [f"Raw vLLM CPU engine, SmolLM2-135M student (merged), a distinct OU series per request, `{command}`; baseline: "
              "max_num_seqs 32, eager, prefix caching on, bf16, KV cache 2 GiB, vLLM's default batched-token budget. "
              "Wall = engine load + warm-up + the runs.", "",
              "| variant | setting | req/s at 32 | output tok/s at 32 | p50 ms at 32 | p50 ms at 1 | wall s |",

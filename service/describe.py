@@ -37,6 +37,7 @@ class DescribeResult:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    engine_seconds: float
 
 
 def prepare(values: Sequence[float | None], options: DescribeOptions, settings: Settings) -> series.EncodedSeries:
@@ -67,7 +68,9 @@ async def describe_encoded(
     params = GenerationParams(
         json_schema=JSON_SCHEMA, max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
     )
+    engine_started = time.perf_counter()
     generation = await backend.generate(messages, params)
+    engine_seconds = time.perf_counter() - engine_started
     try:
         description = parse_description(generation.text)
     except ValueError as error:
@@ -87,6 +90,7 @@ async def describe_encoded(
         prompt_tokens=generation.prompt_tokens,
         completion_tokens=generation.completion_tokens,
         seconds=time.perf_counter() - started,
+        engine_seconds=engine_seconds,
     )
 
 

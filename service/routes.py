@@ -82,12 +82,15 @@ async def admitted(request: Request, caller: str, weight: int, work):
 
 
 @router.post("/describe", response_model=api.DescribeResponse, responses=ERRORS, tags=["describe"])
-async def describe_one(body: api.DescribeRequest, request: Request,
+async def describe_one(body: api.DescribeRequest, request: Request, response: Response,
                        caller: str = Depends(require_api_key)) -> api.DescribeResponse:
     """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
     deployed, result = await admitted(
         request, caller, 1, lambda d: describe(body.series, options_of(body), d.backend, d.settings))
     request.app.state.metrics.record_result(result)
+    # What the engine took vs the whole describe step: a client can see the service's own overhead per request.
+    response.headers["Server-Timing"] = (f"engine;dur={result.engine_seconds * 1000:.2f}, "
+                                         f"describe;dur={result.seconds * 1000:.2f}")
     return response_of(result, model_out(deployed))
 
 

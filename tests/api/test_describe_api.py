@@ -25,6 +25,13 @@ async def test_describe_returns_description_checks_model_and_usage(client, backe
     assert params.json_schema["required"] == ["trend", "noise", "extrema"]
 
 
+async def test_server_timing_splits_engine_time_from_the_describe_step(client):
+    r = await client.post("/describe", json={"series": SERIES})
+    timings = dict(part.strip().split(";dur=") for part in r.headers["Server-Timing"].split(","))
+    assert set(timings) == {"engine", "describe"}
+    assert 0 <= float(timings["engine"]) <= float(timings["describe"]) <= r.json()["latency_ms"] + 0.01
+
+
 async def test_self_check_off_gives_null_checks(client):
     r = await client.post("/describe", json={"series": SERIES, "self_check": False})
     assert r.status_code == 200 and r.json()["checks"] is None

@@ -7,7 +7,7 @@ def sample_rows():
     return [
         row("raw vLLM engine", 1, [1.0, 1.0, 1.2], 3.2, [440] * 3, [50] * 3),
         row("raw vLLM engine", 32, [2.0] * 64, 10.0, [440] * 64, [50] * 64),
-        row("service /describe (HTTP)", 1, [1.004, 1.004, 1.2], 3.3, [440] * 3, [50] * 3),
+        row("service /describe (HTTP)", 1, [1.004, 1.004, 1.2], 3.3, [440] * 3, [50] * 3, [0.003, 0.004, 0.005]),
         row("service /describe (HTTP)", 32, [2.1] * 64, 10.5, [440] * 64, [50] * 64),
         row("notebook (transformers generate)", 1, [5.0, 5.0], 10.0, [440] * 2, [50] * 2),
     ]
@@ -22,7 +22,7 @@ def test_row_summarises_latency_and_throughput():
 def test_ratios_compare_the_same_concurrency_and_the_notebook():
     got = ratios(sample_rows())
     assert got["service_vs_raw_throughput_at_32"] == 0.952
-    assert got["added_p50_ms_at_1"] == 4.0
+    assert got["added_p50_ms_at_1"] == 4.0 and got["p50_difference_ms_at_1"] == 4.0
     assert got["service_at_32_vs_notebook_throughput"] == round((64 / 10.5) / 0.2, 1)
 
 
@@ -52,3 +52,17 @@ def test_engine_tuning_table_has_one_line_per_variant_and_shows_failures(tmp_pat
     engine_tuning.write_report(text, doc)
     engine_tuning.write_report(text, doc)
     assert doc.read_text().count(engine_tuning.BEGIN) == 1
+
+
+def test_workload_gives_every_request_its_own_series_and_every_mode_the_same_ones():
+    from loadtests.bench import engine_ms, workload
+
+    series = [[float(i)] for i in range(4 + 2 + 3)]
+    warmup, runs = workload(series, {1: 2, 32: 3})
+    assert warmup == series[:4] and runs == {1: series[4:6], 32: series[6:9]}
+    assert engine_ms("engine;dur=812.50, describe;dur=815.10") == 812.5
+
+
+def test_service_overhead_is_reported_beside_the_latency():
+    r = row("service /describe (HTTP)", 1, [1.0, 1.1], 2.1, [430, 430], [50, 50], [0.002, 0.004, 0.003])
+    assert r.overhead_p50_ms == 3.0
