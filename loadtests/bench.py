@@ -25,6 +25,7 @@ from service import prompt
 from service.describe import JSON_SCHEMA, DescribeOptions, prepare
 from service.settings import Settings
 from training.generate import generate_ou
+from training.progress import gather_with_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -81,7 +82,7 @@ async def bounded(concurrency: int, jobs: list):
             return time.perf_counter() - started, prompt_tokens, completion_tokens
 
     started = time.perf_counter()
-    results = await asyncio.gather(*(one(job) for job in jobs))
+    results = await gather_with_progress([one(job) for job in jobs], f"concurrency {concurrency}")
     return time.perf_counter() - started, [r[0] for r in results], [r[1] for r in results], [r[2] for r in results]
 
 

@@ -16,6 +16,7 @@ from service import facts
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.series import encode
 from service.settings import Settings
+from training.progress import gather_with_progress
 from training.rundir import RunDir
 
 FIELDS = facts.CHECKED_FIELDS
@@ -91,8 +92,8 @@ async def run_model(backend, settings: Settings, test: list[dict], ood: list[dic
         except ModelOutputError:
             return Outcome(record["id"], record["family"], False)
 
-    in_dist = await asyncio.gather(*(one_test(e) for e in test))
-    out_dist = await asyncio.gather(*(one_ood(r) for r in ood))
+    in_dist = await gather_with_progress([one_test(e) for e in test], "evaluate: held-out")
+    out_dist = await gather_with_progress([one_ood(r) for r in ood], "evaluate: other families")
     return list(in_dist), list(out_dist)
 
 

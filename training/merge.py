@@ -11,8 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from service.adapters import merge_adapter
 from service.adapters import STUDENT_MANIFEST as MANIFEST
+from service.adapters import merge_adapter
 from training.rundir import RunDir, git_revision
 
 

@@ -139,7 +139,7 @@ class VLLMBackend:
             engine, self.engine = self.engine, None
             try:
                 engine.shutdown()
-            except Exception:  # noqa: BLE001 - a dead engine may fail to shut down; the process exits anyway
+            except Exception:
                 log.exception("engine shutdown failed")
 
     def count_tokens(self, text: str) -> int:

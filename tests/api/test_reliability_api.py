@@ -8,9 +8,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from service import logs
 from service.app import create_app
 from service.backends.base import EngineDead
-from service import logs
 from service.logs import JsonFormatter
 from service.security import hash_key
 from service.settings import Settings

@@ -110,3 +110,18 @@ def test_dataset_split_is_by_content_and_examples_use_the_service_prompt():
         "trend": "Up.", "noise": "Low.", "extrema": "Max at end."}}, "compact")
     assert example["messages"][0]["content"].endswith(" ".join(f"{v:02d}" for v in levels))
     assert example["target"] == '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'
+
+
+def test_gather_with_progress_keeps_input_order_and_counts_every_finish(capsys):
+    import asyncio
+
+    from training.progress import gather_with_progress
+
+    async def value(v, delay):
+        await asyncio.sleep(delay)
+        return v
+
+    got = asyncio.run(gather_with_progress([value(1, 0.03), value(2, 0.0), value(3, 0.01)], "demo"))
+    assert got == [1, 2, 3]
+    err = capsys.readouterr().err
+    assert "demo" in err and "3/3" in err
