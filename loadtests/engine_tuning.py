@@ -23,7 +23,8 @@ from training.generate import generate_ou
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- tuning:begin -->", "<!-- tuning:end -->"
 BASELINE = {"TSD_PRESET": "smollm2-135m", "TSD_MAX_NUM_SEQS": "32", "TSD_ENFORCE_EAGER": "true",
-            "TSD_ENABLE_PREFIX_CACHING": "true", "TSD_DTYPE": "auto", "TSD_CPU_KV_CACHE_GIB": "2"}
+            "TSD_ENABLE_PREFIX_CACHING": "true", "TSD_DTYPE": "auto", "TSD_CPU_KV_CACHE_GIB": "2",
+            "TSD_CPU_RESERVED_CORES": "1"}  # vLLM's own default on this machine
 VARIANTS = {
     "baseline": {},
     "no-prefix-cache": {"TSD_ENABLE_PREFIX_CACHING": "false"},
@@ -33,6 +34,9 @@ VARIANTS = {
     "float32": {"TSD_DTYPE": "float32"},
     "kv-cache-1gib": {"TSD_CPU_KV_CACHE_GIB": "1"},
     "compiled": {"TSD_ENFORCE_EAGER": "false"},
+    # vLLM's CPU worker keeps one core for the frontend by default; on 2 cores that halves the compute.
+    "no-reserved-core": {"TSD_CPU_RESERVED_CORES": "0"},  # the service's default since this run
+    "no-reserved-core+batched-8192": {"TSD_CPU_RESERVED_CORES": "0", "TSD_MAX_NUM_BATCHED_TOKENS": "8192"},
 }
 
 
@@ -49,7 +53,8 @@ def measure_here(requests: int) -> dict:
 def measure(name: str, requests: int, adapter: str | None) -> dict:
     env = {**os.environ, **BASELINE, **VARIANTS[name], "TSD_LOG_LEVEL": "warning",
            **({"TSD_ADAPTER": adapter} if adapter else {})}
-    env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # the child sets it from TSD_CPU_KV_CACHE_GIB
+    for derived in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_NUM_OF_RESERVED_CPU"):  # the child sets them from TSD_*
+        env.pop(derived, None)
     done = subprocess.run([sys.executable, "-m", "loadtests.engine_tuning", "--child", "--requests", str(requests)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
@@ -60,7 +65,8 @@ def measure(name: str, requests: int, adapter: str | None) -> dict:
 
 def markdown(runs: list[dict], command: str) -> str:
     lines = [f"Raw vLLM CPU engine, SmolLM2-135M student (merged), a distinct OU series per request, `{command}`; baseline: "
-             "max_num_seqs 32, eager, prefix caching on, bf16, KV cache 2 GiB, vLLM's default batched-token budget. "
+             "max_num_seqs 32, eager, prefix caching on, bf16, KV cache 2 GiB, vLLM's default batched-token budget, "
+             "one core reserved for vLLM's frontend (vLLM's default). "
              "Wall = engine load + warm-up + the runs.", "",
              "| variant | setting | req/s at 32 | output tok/s at 32 | p50 ms at 32 | p50 ms at 1 | wall s |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

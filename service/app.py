@@ -101,7 +101,7 @@ def create_app(
     app.include_router(router)
     app.include_router(admin_router)
     add_error_handlers(app)
-    app.middleware("http")(count_requests)
+    app.add_middleware(ObserveRequests)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 
@@ -201,33 +201,49 @@ def _plain_errors(exc: RequestValidationError) -> list[dict]:
     return [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": e["type"]} for e in exc.errors()[:20]]
 
 
-async def count_requests(request: Request, call_next):
-    """Request id, one JSON log line per request, requests by route and status, latency, in-flight describe calls."""
-    metrics: Metrics = request.app.state.metrics
-    rid = request_id_from(request.headers.get("x-request-id"))
-    token = logs.request_id.set(rid)
-    describing = request.url.path in DESCRIBE_ROUTES
-    started = time.perf_counter()
-    if describing:
-        metrics.in_flight.inc()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        response.headers["X-Request-Id"] = rid
-        return response
-    finally:
+class ObserveRequests:
+    """Request id, one JSON log line per request, requests by route and status, latency, in-flight describe calls.
+
+    Plain ASGI rather than BaseHTTPMiddleware: no extra task and body streaming per request (the service's own
+    latency is a measured target)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        metrics: Metrics = scope["app"].state.metrics
+        header = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        rid = request_id_from(header.decode("latin-1") if header is not None else None)
+        token = logs.request_id.set(rid)
+        describing = scope["path"] in DESCRIBE_ROUTES
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+            await send(message)
+
         if describing:
-            metrics.in_flight.dec()
-        route = request.scope.get("route")
-        path = route.path if route is not None else "unmatched"
-        seconds = time.perf_counter() - started
-        metrics.requests.labels(path, str(status)).inc()
-        metrics.latency.labels(path).observe(seconds)
-        if path not in QUIET_ROUTES or status >= 400:
-            log.info("request", extra={"request_id": rid, "method": request.method, "path": request.url.path, "status": status,
-                                       "ms": round(seconds * 1000, 1)})
-        logs.request_id.reset(token)
+            metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if describing:
+                metrics.in_flight.dec()
+            route = scope.get("route")
+            path = route.path if route is not None else "unmatched"
+            seconds = time.perf_counter() - started
+            metrics.requests.labels(path, str(status)).inc()
+            metrics.latency.labels(path).observe(seconds)
+            if path not in QUIET_ROUTES or status >= 400:
+                log.info("request", extra={"request_id": rid, "method": scope["method"], "path": scope["path"],
+                                           "status": status, "ms": round(seconds * 1000, 1)})
+            logs.request_id.reset(token)
 
 
 class BodySizeLimit:

@@ -70,7 +70,7 @@ async def describe_encoded(
     )
     engine_started = time.perf_counter()
     generation = await backend.generate(messages, params)
-    engine_seconds = time.perf_counter() - engine_started
+    engine_seconds = generation.engine_seconds or time.perf_counter() - engine_started
     try:
         description = parse_description(generation.text)
     except ValueError as error:

@@ -24,6 +24,7 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    engine_seconds: float | None = None  # inside the engine alone (no tokenization), when the backend can tell
 
 
 class EngineUnavailable(RuntimeError):

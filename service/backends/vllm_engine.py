@@ -56,6 +56,8 @@ class VLLMBackend:
 
     async def start(self) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.settings.cpu_kv_cache_gib))
+        if self.settings.cpu_reserved_cores is not None:
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", str(self.settings.cpu_reserved_cores))
         import vllm
         from vllm.lora.request import LoRARequest
         from vllm.platforms import current_platform
@@ -113,6 +115,7 @@ class VLLMBackend:
         sampling = self.sampling_params(params)
         ids = self.prompt_token_ids(messages)
         final = None
+        started = time.perf_counter()
         try:
             async for output in self.engine.generate(
                 {"prompt_token_ids": ids}, sampling, request_id=uuid.uuid4().hex, lora_request=self.lora_request
@@ -126,6 +129,7 @@ class VLLMBackend:
             prompt_tokens=len(ids),
             completion_tokens=len(completion.token_ids),
             finish_reason=completion.finish_reason,
+            engine_seconds=time.perf_counter() - started,
         )
 
     async def check_health(self) -> None:

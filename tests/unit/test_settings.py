@@ -21,3 +21,11 @@ def test_settings_read_the_env_prefix(monkeypatch):
     monkeypatch.setenv("TSD_BACKEND", "openai")
     s = Settings()
     assert s.max_batch == 7 and s.backend == "openai"
+
+
+def test_cpu_engine_gets_every_core_unless_told_otherwise(monkeypatch):
+    from service.settings import Settings
+
+    assert Settings(preset="smollm2-135m").cpu_reserved_cores == 0
+    monkeypatch.setenv("TSD_CPU_RESERVED_CORES", "1")
+    assert Settings(preset="smollm2-135m").cpu_reserved_cores == 1
