@@ -31,7 +31,7 @@ def main() -> int:
 
     app = create_app(settings, on_load_failure=stop_server, on_engine_death=stop_server)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            log_config=None, timeout_graceful_shutdown=settings.drain_seconds)
+                            loop=settings.event_loop, log_config=None, timeout_graceful_shutdown=settings.drain_seconds)
     server = DrainingServer(config)
     server.run()
     failure = app.state.load_error or app.state.engine_death

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 8 * 1024 * 1024
     log_level: str = "info"
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"  # uvicorn's loop; auto: uvloop when installed
 
     _prompt_style_pinned: bool = PrivateAttr(default=False)
 
