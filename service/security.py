@@ -29,7 +29,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_api_key(request: Request) -> str:
+async def require_api_key(request: Request) -> str:
     """Dependency for the describe routes: the caller's identity for rate limits (key hash, or client address)."""
     hashes = request.app.state.settings.api_key_hashes
     if not hashes:
@@ -43,7 +43,7 @@ def require_api_key(request: Request) -> str:
     return "key:" + hash_key(token)[:12]
 
 
-def require_admin_key(request: Request) -> None:
+async def require_admin_key(request: Request) -> None:
     """Admin routes: the X-Admin-Key header must hash to TSD_ADMIN_KEY_HASH."""
     stored = request.app.state.settings.admin_key_hash
     if not stored:

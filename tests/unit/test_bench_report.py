@@ -23,6 +23,8 @@ def test_ratios_compare_the_same_concurrency_and_the_notebook():
     got = ratios(sample_rows())
     assert got["service_vs_raw_throughput_at_32"] == 0.952
     assert got["added_p50_ms_at_1"] == 4.0 and got["p50_difference_ms_at_1"] == 4.0
+    assert "paired_p50_difference_ms_at_1" not in got
+    assert ratios(sample_rows(), [3.0, 9.0, 5.0])["paired_p50_difference_ms_at_1"] == 5.0
     assert got["service_at_32_vs_notebook_throughput"] == round((64 / 10.5) / 0.2, 1)
 
 
@@ -66,3 +68,10 @@ def test_workload_gives_every_request_its_own_series_and_every_mode_the_same_one
 def test_service_overhead_is_reported_beside_the_latency():
     r = row("service /describe (HTTP)", 1, [1.0, 1.1], 2.1, [430, 430], [50, 50], [0.002, 0.004, 0.003])
     assert r.overhead_p50_ms == 3.0
+
+
+def test_paired_runs_alternate_which_mode_goes_first():
+    from loadtests.bench import paired_order
+
+    orders = [paired_order(i, "raw", "service") for i in range(4)]
+    assert orders == [["raw", "service"], ["service", "raw"], ["raw", "service"], ["service", "raw"]]
