@@ -104,6 +104,9 @@ class VLLMBackend:
     def prompt_token_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """The model's own chat template, rendered and tokenized once (what training does too)."""
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:  # a fast tokenizer's Rust encoder directly: the same ids, half the time
+            return backend.encode(text, add_special_tokens=False).ids
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     async def generate(self, messages: list[dict[str, str]], params: GenerationParams) -> Generation:
