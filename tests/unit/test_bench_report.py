@@ -24,7 +24,10 @@ def test_ratios_compare_the_same_concurrency_and_the_notebook():
     assert got["service_vs_raw_throughput_at_32"] == 0.952
     assert got["added_p50_ms_at_1"] == 4.0 and got["p50_difference_ms_at_1"] == 4.0
     assert "paired_p50_difference_ms_at_1" not in got
-    assert ratios(sample_rows(), [3.0, 9.0, 5.0])["paired_p50_difference_ms_at_1"] == 5.0
+    paired = ratios(sample_rows(), {"paired_difference_ms": [3.0, 9.0, 5.0], "engine_time_ratio": 1.01})
+    assert paired["paired_p50_difference_ms_at_1"] == 5.0 and paired["engine_time_ratio_at_1"] == 1.01
+    low, high = paired["paired_p50_difference_interval_ms"]
+    assert 3.0 <= low <= 5.0 <= high <= 9.0
     assert got["service_at_32_vs_notebook_throughput"] == round((64 / 10.5) / 0.2, 1)
 
 
@@ -75,3 +78,45 @@ def test_paired_runs_alternate_which_mode_goes_first():
 
     orders = [paired_order(i, "raw", "service") for i in range(4)]
     assert orders == [["raw", "service"], ["service", "raw"], ["raw", "service"], ["service", "raw"]]
+
+
+def test_median_interval_is_wide_for_noisy_differences_and_narrow_for_steady_ones():
+    from loadtests.bench import median_interval
+
+    noisy = median_interval([-900.0, 400.0, -500.0, 300.0, 170.0, -270.0, 460.0, 160.0] * 2)
+    steady = median_interval([5.0, 5.2, 4.9, 5.1, 5.0, 4.8] * 3)
+    assert noisy[1] - noisy[0] > 300 and steady[1] - steady[0] < 0.5 and steady[0] <= 5.0 <= steady[1]
+
+
+def test_rounds_split_the_batch_and_spread_the_notebook_series():
+    from loadtests.bench import round_shares
+
+    shares = round_shares(list(range(64)), 32, ["a", "b", "c", "d"])
+    assert len(shares) == 2 and shares[0]["raw vLLM engine"] == list(range(32))
+    assert shares[1]["service /describe (HTTP)"] == list(range(32, 64))
+    assert shares[0]["notebook (transformers generate)"] == ["a", "c"]
+
+
+async def test_interleaved_rounds_alternate_the_engines_and_add_up_each_mode():
+    import asyncio
+
+    from loadtests.bench import interleaved_rounds
+
+    calls = []
+
+    class Mode:
+        def __init__(self, name):
+            self.name = name
+
+        def job(self, value):
+            async def run():
+                calls.append(self.name)
+                await asyncio.sleep(0)
+                return 10, value
+            return run
+
+    modes = [("raw", Mode("raw"), 2), ("service", Mode("service"), 2), ("notebook", Mode("notebook"), 1)]
+    rounds = [{"raw": [1, 1], "service": [1, 1], "notebook": [3]}, {"raw": [2, 2], "service": [2, 2], "notebook": [3]}]
+    rows = await interleaved_rounds(modes, rounds, cooldown_s=0)
+    assert calls == ["raw"] * 2 + ["service"] * 2 + ["notebook"] + ["service"] * 2 + ["raw"] * 2 + ["notebook"]
+    assert [r.requests for r in rows] == [4, 4, 2] and rows[0].completion_tokens == 1.5

@@ -125,3 +125,17 @@ def test_gather_with_progress_keeps_input_order_and_counts_every_finish(capsys):
     assert got == [1, 2, 3]
     err = capsys.readouterr().err
     assert "demo" in err and "3/3" in err
+
+
+def test_finetune_settings_come_from_the_preset_and_the_command_line():
+    import pytest
+
+    from training.finetune import adapted_layers, load_config
+
+    config = load_config("training/configs/smollm2-135m.yaml", ["first_layer=12", "lr=1e-4"])
+    assert config.first_layer == 12 and config.lr == 1e-4 and config.rank == 16
+    assert adapted_layers(12, 30) == list(range(12, 30)) and adapted_layers(0, 30) is None
+    with pytest.raises(SystemExit, match="between 0 and 29"):
+        adapted_layers(30, 30)
+    with pytest.raises(SystemExit, match="unknown setting 'layers'"):
+        load_config(None, ["layers=3"])
