@@ -55,6 +55,8 @@ def load_config(path: str | None, overrides: list[str]) -> FinetuneConfig:
         if key not in types:
             raise SystemExit(f"unknown setting {key!r}; known: {', '.join(sorted(types))}")
         values[key] = yaml.safe_load(raw)
+        if str(types[key]) in ("float", "float | None") and isinstance(values[key], str):
+            values[key] = float(values[key])  # YAML reads 1e-4 (no dot) as a string
     return FinetuneConfig(**values)
 
 
