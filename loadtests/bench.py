@@ -158,31 +158,47 @@ def start_service(settings_env: dict[str, str], port: int, log_path: Path) -> su
     raise TimeoutError(f"service not ready; see {log_path}")
 
 
+def timings_ms(server_timing: str) -> dict[str, float]:
+    """The parts of a `Server-Timing: engine;dur=…, describe;dur=…, app;dur=…` header, in ms."""
+    parts = (part.strip().partition(";dur=") for part in server_timing.split(","))
+    return {name: float(duration) for name, _, duration in parts if duration}
+
+
 def engine_ms(server_timing: str) -> float:
-    """The engine's share from a `Server-Timing: engine;dur=…, describe;dur=…` header."""
-    for part in server_timing.split(","):
-        name, _, duration = part.strip().partition(";dur=")
-        if name == "engine":
-            return float(duration)
-    raise ValueError(f"no engine timing in {server_timing!r}")
+    """The engine's share from a Server-Timing header."""
+    timings = timings_ms(server_timing)
+    if "engine" not in timings:
+        raise ValueError(f"no engine timing in {server_timing!r}")
+    return timings["engine"]
 
 
 class ServiceClient:
-    """POST /describe with self-check on (the default a user gets); keeps client latency − engine time per call."""
+    """POST /describe with self-check on (the default a user gets); keeps client latency − engine time per call,
+    split into HTTP (client latency − time inside the app) and the app's own work (time inside the app − engine)."""
 
     def __init__(self, url: str):
         self.client = httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=64))
         self.overheads: list[float] = []
         self.engine_seconds: list[float] = []
+        self.http_ms: list[float] = []
+        self.app_ms: list[float] = []
+
+    def clear(self) -> None:
+        for kept in (self.overheads, self.engine_seconds, self.http_ms, self.app_ms):
+            kept.clear()
 
     def job(self, values):
         async def run():
             started = time.perf_counter()
             r = await self.client.post("/describe", json={"series": values})
+            latency = time.perf_counter() - started
             r.raise_for_status()
-            engine = engine_ms(r.headers["Server-Timing"]) / 1000
-            self.overheads.append(time.perf_counter() - started - engine)
+            timings = timings_ms(r.headers["Server-Timing"])
+            engine = timings["engine"] / 1000
+            self.overheads.append(latency - engine)
             self.engine_seconds.append(engine)
+            self.http_ms.append(latency * 1000 - timings["app"])
+            self.app_ms.append(timings["app"] - timings["engine"])
             usage = r.json()["usage"]
             return usage["prompt_tokens"], usage["completion_tokens"]
         return run
@@ -237,8 +253,7 @@ async def paired_sequential(engine: RawEngine, service: ServiceClient, series: l
     the other engine's worker leave its 1 s busy-poll (vLLM's shm queue) so it doesn't steal a core."""
     latencies = {"raw": [], "service": []}
     tokens = {"raw": [], "service": []}
-    service.overheads.clear()
-    service.engine_seconds.clear()
+    service.clear()
     for index, values in enumerate(series):
         for mode, job in paired_order(index, ("raw", engine.job(values)), ("service", service.job(values))):
             await asyncio.sleep(cooldown_s)
@@ -253,7 +268,9 @@ async def paired_sequential(engine: RawEngine, service: ServiceClient, series: l
     differences = [(s - r) * 1000 for s, r in zip(latencies["service"], latencies["raw"], strict=True)]
     engine_ratio = [e / r for e, r in zip(service.engine_seconds, latencies["raw"], strict=True)]
     return {"rows": [rows["raw"], rows["service"]], "paired_difference_ms": differences,
-            "engine_time_ratio": round(statistics.median(engine_ratio), 3)}
+            "engine_time_ratio": round(statistics.median(engine_ratio), 3),
+            "http_p50_ms": round(statistics.median(service.http_ms), 2),
+            "app_p50_ms": round(statistics.median(service.app_ms), 2)}
 
 
 async def interleaved_rounds(modes: list[tuple[str, object, int]], rounds: list[dict[str, list]],
@@ -294,12 +311,12 @@ async def bench_engines(settings: Settings, url: str, warmup: list, runs: dict[i
         paired = await paired_sequential(engine, service, runs[1], cooldown_s)
         rows = list(paired.pop("rows"))
         await asyncio.sleep(cooldown_s)
-        service.overheads.clear()
+        service.clear()
         wall, lat, p, c = await bounded(8, [service.job(v) for v in runs[8]])
         rows.append(row("service /describe (HTTP)", 8, lat, wall, p, c, list(service.overheads)))
         notebook = Notebook(engine.backend.model_path, settings)
         await bounded(1, [notebook.job(warmup[0])])
-        service.overheads.clear()
+        service.clear()
         modes = [("raw vLLM engine", engine, 32), ("service /describe (HTTP)", service, 32),
                  ("notebook (transformers generate)", notebook, 1)]
         rows += await interleaved_rounds(modes, round_shares(runs[32], 32, notebook_series), cooldown_s)
@@ -321,6 +338,8 @@ def ratios(rows: list[Row], paired: dict | None = None) -> dict:
         out["added_p50_ms_at_1"] = http1.overhead_p50_ms
     if paired:
         out["engine_time_ratio_at_1"] = paired["engine_time_ratio"]
+        out["http_p50_ms_at_1"] = paired.get("http_p50_ms")
+        out["app_minus_engine_p50_ms_at_1"] = paired.get("app_p50_ms")
         differences = paired["paired_difference_ms"]
         out["paired_p50_difference_ms_at_1"] = round(statistics.median(differences), 1)
         out["paired_p50_difference_interval_ms"] = list(median_interval(differences))
@@ -349,6 +368,8 @@ def markdown(result: dict) -> str:
                f"| {r.get('service_vs_raw_throughput_at_32')} |"),
               (f"| added p50 latency over the raw engine at concurrency 1 ≤ 5 ms: client latency − engine time, "
                f"per request | {r.get('added_p50_ms_at_1')} ms |"),
+              (f"| (of which HTTP: client latency − time inside the app; and the app's own work: time inside the app "
+               f"− engine) | {r.get('http_p50_ms_at_1')} ms; {r.get('app_minus_engine_p50_ms_at_1')} ms |"),
               (f"| (its premise: engine time inside the service ÷ the raw engine's latency, same series, median) "
                f"| {r.get('engine_time_ratio_at_1')} |"),
               (f"| (end to end: median of per-series differences, service − raw engine, 95% interval) "

@@ -201,6 +201,17 @@ def _plain_errors(exc: RequestValidationError) -> list[dict]:
     return [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": e["type"]} for e in exc.errors()[:20]]
 
 
+def with_app_timing(headers, seconds: float) -> list:
+    """Response headers with `app;dur=` (time inside the app, body rendered) added to Server-Timing, one header."""
+    timing = f"app;dur={seconds * 1000:.2f}".encode()
+    out, merged = [], False
+    for name, value in headers:
+        if name.lower() == b"server-timing":
+            value, merged = value + b", " + timing, True
+        out.append((name, value))
+    return out if merged else [*out, (b"server-timing", timing)]
+
+
 class ObserveRequests:
     """Request id, one JSON log line per request, requests by route and status, latency, in-flight describe calls.
 
@@ -225,7 +236,8 @@ class ObserveRequests:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+                headers = with_app_timing(message.get("headers", []), time.perf_counter() - started)
+                message = {**message, "headers": [*headers, (b"x-request-id", rid.encode())]}
             await send(message)
 
         if describing:

@@ -28,8 +28,15 @@ async def test_describe_returns_description_checks_model_and_usage(client, backe
 async def test_server_timing_splits_engine_time_from_the_describe_step(client):
     r = await client.post("/describe", json={"series": SERIES})
     timings = dict(part.strip().split(";dur=") for part in r.headers["Server-Timing"].split(","))
-    assert set(timings) == {"engine", "describe"}
+    assert set(timings) == {"engine", "describe", "app"}
     assert 0 <= float(timings["engine"]) <= float(timings["describe"]) <= r.json()["latency_ms"] + 0.01
+    assert float(timings["describe"]) <= float(timings["app"])
+
+
+async def test_every_response_says_its_time_inside_the_app(client):
+    r = await client.get("/health")
+    name, _, duration = r.headers["Server-Timing"].partition(";dur=")
+    assert name == "app" and float(duration) >= 0
 
 
 async def test_self_check_off_gives_null_checks(client):

@@ -68,6 +68,17 @@ def test_workload_gives_every_request_its_own_series_and_every_mode_the_same_one
     assert engine_ms("engine;dur=812.50, describe;dur=815.10") == 812.5
 
 
+def test_server_timing_is_read_part_by_part_and_the_app_time_merges_into_one_header():
+    from loadtests.bench import timings_ms
+    from service.app import with_app_timing
+
+    headers = with_app_timing([(b"content-type", b"application/json"),
+                               (b"server-timing", b"engine;dur=812.50, describe;dur=815.10")], 0.81734)
+    assert [name for name, _ in headers] == [b"content-type", b"server-timing"]
+    assert timings_ms(headers[1][1].decode()) == {"engine": 812.5, "describe": 815.1, "app": 817.34}
+    assert with_app_timing([], 0.0012) == [(b"server-timing", b"app;dur=1.20")]
+
+
 def test_service_overhead_is_reported_beside_the_latency():
     r = row("service /describe (HTTP)", 1, [1.0, 1.1], 2.1, [430, 430], [50, 50], [0.002, 0.004, 0.003])
     assert r.overhead_p50_ms == 3.0
