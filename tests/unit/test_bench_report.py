@@ -131,3 +131,14 @@ async def test_interleaved_rounds_alternate_the_engines_and_add_up_each_mode():
     rows = await interleaved_rounds(modes, rounds, cooldown_s=0)
     assert calls == ["raw"] * 2 + ["service"] * 2 + ["notebook"] + ["service"] * 2 + ["raw"] * 2 + ["notebook"]
     assert [r.requests for r in rows] == [4, 4, 2] and rows[0].completion_tokens == 1.5
+
+
+def test_added_latency_splits_client_time_into_http_and_app_work():
+    from loadtests.added_latency import markdown, split
+    from loadtests.bench import timings_ms
+
+    http_ms, app_ms = split(12.5, timings_ms("engine;dur=6.00, describe;dur=7.50, app;dur=9.25"))
+    assert (round(http_ms, 2), round(app_ms, 2)) == (3.25, 3.25)
+    table = markdown({"date": "d", "requests": 2, "setups": {"uvloop server, httpx client":
+                      {"http_p50_ms": 3.25, "app_p50_ms": 3.25, "added_p50_ms": 6.5}}})
+    assert "| uvloop server, httpx client | 3.25 | 3.25 | 6.5 |" in table
