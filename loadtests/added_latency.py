@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from loadtests.bench import ROOT, start_service, timings_ms
+from loadtests.bench import ROOT, split_added_ms, start_service, timings_ms
 from training.generate import generate_ou
 
 SETUPS = {  # name: (server event loop, client library)
@@ -44,11 +44,6 @@ async def timed_call(client, values: list[float]) -> tuple[float, dict[str, floa
     return (time.perf_counter() - started) * 1000, timings_ms(header)
 
 
-def split(total_ms: float, timings: dict[str, float]) -> tuple[float, float]:
-    """(HTTP, the app's own work) in ms."""
-    return total_ms - timings["app"], timings["app"] - timings["engine"]
-
-
 async def measure(urls: dict[str, str], series: list[list[float]], pause_s: float) -> dict[str, dict[str, float]]:
     clients = {}
     for name, (loop, library) in SETUPS.items():
@@ -62,7 +57,7 @@ async def measure(urls: dict[str, str], series: list[list[float]], pause_s: floa
         for index, values in enumerate(series[1:]):
             for name in names if index % 2 == 0 else names[::-1]:
                 await asyncio.sleep(pause_s)
-                parts[name].append(split(*await timed_call(clients[name], values)))
+                parts[name].append(split_added_ms(*await timed_call(clients[name], values)))
     finally:
         for client in clients.values():
             await (client.aclose() if isinstance(client, httpx.AsyncClient) else client.close())

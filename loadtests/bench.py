@@ -164,6 +164,11 @@ def timings_ms(server_timing: str) -> dict[str, float]:
     return {name: float(duration) for name, _, duration in parts if duration}
 
 
+def split_added_ms(latency_ms: float, timings: dict[str, float]) -> tuple[float, float]:
+    """A call's added latency as (HTTP: client latency − time inside the app, the app's own work: app − engine), ms."""
+    return latency_ms - timings["app"], timings["app"] - timings["engine"]
+
+
 def engine_ms(server_timing: str) -> float:
     """The engine's share from a Server-Timing header."""
     timings = timings_ms(server_timing)
@@ -197,8 +202,9 @@ class ServiceClient:
             engine = timings["engine"] / 1000
             self.overheads.append(latency - engine)
             self.engine_seconds.append(engine)
-            self.http_ms.append(latency * 1000 - timings["app"])
-            self.app_ms.append(timings["app"] - timings["engine"])
+            http_ms, app_ms = split_added_ms(latency * 1000, timings)
+            self.http_ms.append(http_ms)
+            self.app_ms.append(app_ms)
             usage = r.json()["usage"]
             return usage["prompt_tokens"], usage["completion_tokens"]
         return run

@@ -134,7 +134,8 @@ async def test_interleaved_rounds_alternate_the_engines_and_add_up_each_mode():
 
 
 def test_added_latency_splits_client_time_into_http_and_app_work():
-    from loadtests.added_latency import markdown, split
+    from loadtests.added_latency import markdown
+    from loadtests.bench import split_added_ms as split
     from loadtests.bench import timings_ms
 
     http_ms, app_ms = split(12.5, timings_ms("engine;dur=6.00, describe;dur=7.50, app;dur=9.25"))
