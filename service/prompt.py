@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-PromptStyle = Literal["paper", "compact", "rows"]
-PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows")
+PromptStyle = Literal["paper", "compact", "rows", "dense"]
+PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense")
 ROWS = 4  # "rows": the series in four lines, so that beginning/middle/end are the first/middle two/last line
 
 # arXiv 2507.07439, as in its companion data (without the reasoning teacher's "/think" tag).
@@ -26,9 +26,12 @@ COMPACT_INSTRUCTION = "Describe trend, noise and global max/min position as JSON
 
 
 def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
-    """The series part of the prompt: the paper's bracketed list, space-separated levels, or those in four lines."""
+    """The series part of the prompt: the paper's bracketed list, space-separated levels, those in four lines, or
+    the levels run together (every level is two digits, so no separator is needed: 2 tokens a level, not 3)."""
     if style == "paper":
         return " Series: [" + ", ".join(tokens) + "]"
+    if style == "dense":
+        return "Series: " + "".join(tokens)
     if style == "rows":
         width = -(-len(tokens) // ROWS)
         return "Series:\n" + "\n".join(" ".join(tokens[i : i + width]) for i in range(0, len(tokens), width))
@@ -39,7 +42,7 @@ def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper") -> str:
     """The user turn for an encoded series."""
     if style == "paper":
         return PAPER_INSTRUCTION + series_text(tokens, style)
-    if style in ("compact", "rows"):
+    if style in ("compact", "rows", "dense"):
         return COMPACT_INSTRUCTION + series_text(tokens, style)
     raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 

@@ -75,3 +75,11 @@ def test_rows_prompt_puts_each_quarter_of_the_series_on_its_own_line():
     assert lines[1].split(" ")[0] == "32" and lines[3].split(" ")[-1] == "27"
     assert prompt.user_prompt(tokens, "rows").replace("\n", " ") == prompt.user_prompt(tokens, "compact").replace(
         "Series: ", "Series: ").replace("\n", " ")
+
+
+def test_dense_prompt_runs_two_digit_levels_together():
+    tokens = ["07", "12", "99", "00"]
+    text = prompt.user_prompt(tokens, "dense")
+    assert text == prompt.COMPACT_INSTRUCTION + "Series: 07129900"
+    digits = text.split("Series: ")[1]
+    assert [digits[i : i + 2] for i in range(0, len(digits), 2)] == tokens
