@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidatorFunctionWrapHandler, WithJsonSchema, WrapValidator
 
 from service.schema import Description
 
@@ -32,6 +32,22 @@ SeriesValue = Annotated[
 ]
 
 
+def _plain_numbers_first(values: object, per_value: ValidatorFunctionWrapHandler) -> list[float | None]:
+    """A list of finite JSON numbers in one pass; anything else goes value by value, for errors that name the item."""
+    if type(values) is list and all(type(v) is float or type(v) is int for v in values):
+        try:
+            numbers = list(map(float, values))
+        except OverflowError:
+            return per_value(values)
+        if all(map(math.isfinite, numbers)):
+            return numbers
+    return per_value(values)
+
+
+# The per-value validator costs a Python call per point (≈ 0.1 ms for 128 points); most series need none.
+Series = Annotated[list[SeriesValue], WrapValidator(_plain_numbers_first)]
+
+
 class DescribeRequest(BaseModel):
     """One series and how to describe it."""
 
@@ -41,7 +57,7 @@ class DescribeRequest(BaseModel):
         json_schema_extra={"examples": [{"series": [1.0, 1.4, 2.1, 2.0, 2.9, 3.8, 3.5, 4.6, 5.2, 5.0], "self_check": True}]},
     )
 
-    series: list[SeriesValue] = Field(description="the values in time order; null marks a gap")
+    series: Series = Field(description="the values in time order; null marks a gap")
     self_check: bool = Field(True, description="compare the description with features computed from the series")
     repair: bool = Field(False, description="replace contradicted fields with the computed fact sentences")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -54,7 +70,7 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    series: list[list[SeriesValue]] = Field(min_length=1, description="a list of series")
+    series: list[Series] = Field(min_length=1, description="a list of series")
     self_check: bool = True
     repair: bool = False
     temperature: float = Field(0.0, ge=0.0, le=2.0)

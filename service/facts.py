@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -49,11 +50,20 @@ def trend_label(levels: np.ndarray) -> tuple[str, float]:
     return "flat", delta
 
 
+@lru_cache(maxsize=16)
+def cubic_basis(size: int) -> np.ndarray:
+    """An orthonormal basis of the polynomials of degree ≤ 3 sampled at `size` even points of [0, 1]."""
+    x = np.linspace(0.0, 1.0, size)
+    basis, _ = np.linalg.qr(np.vander(x, min(3, size - 1) + 1))
+    return basis
+
+
 def noise_label(levels: np.ndarray) -> tuple[str, float]:
-    """Low/medium/high from the RMS of the residual of a cubic polynomial fit."""
-    x = np.linspace(0.0, 1.0, levels.size)
-    coefficients = np.polyfit(x, levels.astype(np.float64), deg=min(3, levels.size - 1))
-    rms = float(np.sqrt(np.mean((levels - np.polyval(coefficients, x)) ** 2)))
+    """Low/medium/high from the RMS of the residual of a cubic polynomial fit (least squares, as a projection)."""
+    values = levels.astype(np.float64)
+    basis = cubic_basis(values.size)
+    residual = values - basis @ (basis.T @ values)
+    rms = float(np.sqrt(np.mean(residual**2)))
     if rms < NOISE_LOW:
         return "low", rms
     if rms > NOISE_HIGH:

@@ -124,7 +124,7 @@ def rescale_levels(values: np.ndarray) -> np.ndarray:
 
 def format_levels(levels: Sequence[int]) -> tuple[str, ...]:
     """Two digits per value, left-padded: 7 -> '07'."""
-    return tuple(f"{int(v):02d}" for v in levels)
+    return tuple(f"{v:02d}" for v in map(int, levels))
 
 
 def parse_levels(text: str) -> tuple[int, ...]:
@@ -147,9 +147,9 @@ def encode(
     check_length(len(values), min_length, max_length)
     array, filled = fill_gaps(values, missing)
     check_magnitude(array, max_abs)
-    levels = rescale_levels(resample(array, length))
+    levels = tuple(rescale_levels(resample(array, length)).tolist())
     return EncodedSeries(
-        levels=tuple(int(v) for v in levels),
+        levels=levels,
         tokens=format_levels(levels),
         input_length=len(values),
         input_min=float(array.min()),

@@ -9,6 +9,7 @@ import time
 import uuid
 
 from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
+from service.backends.prompt_ids import PromptIds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class VLLMBackend:
         self.version: str | None = None
         self.model_path = settings.model_path
         self.adapter_mode: str | None = None  # "merged" or "lora" once started with an adapter
+        self.prompt_ids: PromptIds | None = None
 
     def engine_args(self):
         """AsyncEngineArgs from settings; on CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE."""
@@ -104,6 +106,12 @@ class VLLMBackend:
     def prompt_token_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """The model's own chat template, rendered and tokenized once (what training does too)."""
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if self.prompt_ids is None:
+            self.prompt_ids = PromptIds(self.encode_text)
+        return self.prompt_ids(text)
+
+    def encode_text(self, text: str) -> list[int]:
+        """Ids of rendered text, no special tokens added."""
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         if backend is not None:  # a fast tokenizer's Rust encoder directly: the same ids, half the time
             return backend.encode(text, add_special_tokens=False).ids
