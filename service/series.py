@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 
 ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value within two digits
+ENCODED_LEVELS = 100  # 00–99
 MissingPolicy = Literal["reject", "interpolate"]
 
 
@@ -122,9 +123,15 @@ def rescale_levels(values: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(scaled), 0, 99).astype(np.int64)
 
 
+LEVEL_TEXT = tuple(f"{level:02d}" for level in range(ENCODED_LEVELS))
+
+
 def format_levels(levels: Sequence[int]) -> tuple[str, ...]:
     """Two digits per value, left-padded: 7 -> '07'."""
-    return tuple(f"{v:02d}" for v in map(int, levels))
+    ints = list(map(int, levels))
+    if ints and (min(ints) < 0 or max(ints) >= ENCODED_LEVELS):
+        raise ValueError(f"levels must lie in 0–{ENCODED_LEVELS - 1}")
+    return tuple(map(LEVEL_TEXT.__getitem__, ints))
 
 
 def parse_levels(text: str) -> tuple[int, ...]:

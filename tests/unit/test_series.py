@@ -13,6 +13,13 @@ def test_encoding_spans_00_to_99_with_two_digits():
 
 def test_encoding_pads_single_digits():
     assert series.format_levels([7, 0, 42]) == ("07", "00", "42")
+    assert series.format_levels(np.array([99, 5])) == ("99", "05")
+
+
+@pytest.mark.parametrize("levels", [[-1, 5], [5, 100]])
+def test_levels_outside_two_digits_are_refused(levels):
+    with pytest.raises(ValueError, match="0–99"):
+        series.format_levels(levels)
 
 
 def test_rescale_is_invariant_to_offset_and_positive_scale():
