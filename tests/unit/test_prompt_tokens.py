@@ -55,7 +55,7 @@ class PairTokenizer:
 
     def __call__(self, text: str) -> list[int]:
         self.calls += 1
-        return [1000 if piece == "12" else ord(piece) for piece in re.findall(r"12|.", text, flags=re.S)]
+        return [1000 if piece == "12" else ord(piece) for piece in re.findall(r"12|.", text, flags=re.DOTALL)]
 
 
 def test_a_tokenizer_that_merges_digits_is_always_asked():
