@@ -120,7 +120,7 @@ def rescale_levels(values: np.ndarray) -> np.ndarray:
         values = values / np.max(np.abs(values))  # avoid overflow of high - low near float max
         low, span = float(values.min()), float(values.max() - values.min())
     scaled = (values - low) / span * ENCODED_MAX
-    return np.clip(np.floor(scaled), 0, 99).astype(np.int64)
+    return np.clip(np.floor(scaled), 0, ENCODED_LEVELS - 1).astype(np.int64)
 
 
 LEVEL_TEXT = tuple(f"{level:02d}" for level in range(ENCODED_LEVELS))

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 SERIES_MARKER = "Series:"
-SERIES_CHARS = frozenset("0123456789 ,[]\n")
+# After the marker: separators that open the list (kept in the head: tokenizers merge ' ['), then digits and separators.
+SERIES_RUN = re.compile(r"[ ,\[\]\n]*([0-9][0-9 ,\[\]\n]*)")
 
 
 def split_series(text: str) -> tuple[str, str, str] | None:
     """(head, series, tail): from the first digit after the last 'Series:' marker to the end of the run of digits and
     separators, and what surrounds it (an opening ' [' stays in the head: tokenizers merge it)."""
-    start = text.rfind(SERIES_MARKER)
-    if start < 0:
+    marker = text.rfind(SERIES_MARKER)
+    run = SERIES_RUN.match(text, marker + len(SERIES_MARKER)) if marker >= 0 else None
+    if run is None:
         return None
-    start += len(SERIES_MARKER)
-    while start < len(text) and text[start] in SERIES_CHARS and not text[start].isdigit():
-        start += 1
-    end = start
-    while end < len(text) and text[end] in SERIES_CHARS:
-        end += 1
+    start, end = run.span(1)
     return text[:start], text[start:end], text[end:]
 
 
@@ -41,9 +39,11 @@ class PromptIds:
             return self.encode(text)
         head, series, tail = parts
         frame = self.frames.get((head, tail), ())
-        if frame and all(c in self.char_ids for c in series):
-            head_ids, tail_ids = frame
-            return [*head_ids, *map(self.char_ids.__getitem__, series), *tail_ids]
+        if frame:
+            try:
+                return [*frame[0], *map(self.char_ids.__getitem__, series), *frame[1]]
+            except KeyError:  # a character not seen yet: learn it from a full encode
+                pass
         ids = self.encode(text)
         if frame == ():
             self.frames[(head, tail)] = self.learn(ids, head, series, tail)
