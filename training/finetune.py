@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from service.cpu import cpu_dtype
 from training.rundir import RunDir
 
 
@@ -35,7 +36,7 @@ class FinetuneConfig:
     batch_size: int = 4
     grad_accum: int = 1
     max_examples: int | None = None
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # auto: bf16, or float32 on a CPU without native bf16 (service.cpu; 19x faster step there)
     threads: int | None = None
     compile: bool = False  # torch.compile the decoder: ≈2× faster CPU steps after a one-off compile
     seed: int = 0
@@ -146,7 +147,8 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
                          f"{config.prompt_style!r}; rebuild it or pass --set prompt_style={dataset_style}")
     train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
     validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
-    model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, config.dtype))
+    dtype = cpu_dtype(config.dtype, on_cpu=not torch.cuda.is_available())
+    model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, "bfloat16" if dtype == "auto" else dtype))
     checkpoint = run.path / "checkpoints" / "last"
     state = {"step": 0, "losses": []}
     if (checkpoint / "adapter_config.json").exists():
@@ -208,7 +210,8 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     result = {"steps": state["step"], "train_examples": len(train), "final_loss": state["losses"][-1] if state["losses"] else None,
-              "validation_loss": validation_loss, "seconds": round(time.monotonic() - started, 1)}
+              "validation_loss": validation_loss, "seconds": round(time.monotonic() - started, 1),
+              "dtype": str(model.dtype).removeprefix("torch.")}
     (run.path / "train_log.json").write_text(json.dumps({"losses": state["losses"], **result}))
     return result
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from service.backends.base import EngineUnavailable, Generation, GenerationParams
+from service.cpu import cpu_dtype
 from service.settings import Settings
 
 
@@ -21,6 +22,7 @@ class TransformersBackend:
         self.compiler = None
         self.lock = asyncio.Lock()
         self.load_seconds: float | None = None
+        self.dtype = settings.dtype
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -32,7 +34,8 @@ class TransformersBackend:
 
         started = time.monotonic()
         path = self.settings.model_path
-        dtype = torch.bfloat16 if self.settings.dtype in ("auto", "bfloat16") else getattr(torch, self.settings.dtype)
+        self.dtype = cpu_dtype(self.settings.dtype)
+        dtype = torch.bfloat16 if self.dtype == "auto" else getattr(torch, self.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         if self.settings.adapter:
@@ -94,4 +97,4 @@ class TransformersBackend:
         import transformers
 
         return {"engine": "transformers", "engine_version": transformers.__version__, "device": "cpu",
-                "load_seconds": round(self.load_seconds, 1) if self.load_seconds else None}
+                "dtype": self.dtype, "load_seconds": round(self.load_seconds, 1) if self.load_seconds else None}

@@ -10,6 +10,7 @@ import uuid
 
 from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
 from service.backends.prompt_ids import PromptIds
+from service.cpu import cpu_dtype
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class VLLMBackend:
         self.model_path = settings.model_path
         self.adapter_mode: str | None = None  # "merged" or "lora" once started with an adapter
         self.prompt_ids: PromptIds | None = None
+        self.dtype = settings.dtype
 
     def engine_args(self):
         """AsyncEngineArgs from settings; on CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE."""
@@ -41,7 +43,7 @@ class VLLMBackend:
         return AsyncEngineArgs(
             model=self.model_path,
             served_model_name=[s.model_name],
-            dtype=s.dtype,
+            dtype=self.dtype,
             max_model_len=s.max_model_len,
             max_num_seqs=s.max_num_seqs,
             max_num_batched_tokens=s.max_num_batched_tokens,
@@ -67,6 +69,7 @@ class VLLMBackend:
 
         started = time.monotonic()
         self.is_cpu = current_platform.is_cpu()
+        self.dtype = cpu_dtype(self.settings.dtype, self.is_cpu)
         self.version = vllm.__version__
         s = self.settings
         if s.adapter:
@@ -84,7 +87,7 @@ class VLLMBackend:
             self.lora_request = LoRARequest("adapter", 1, s.adapter)
             await self.engine.add_lora(self.lora_request)
         self.load_seconds = time.monotonic() - started
-        log.info("vLLM engine ready in %.1f s (cpu=%s)", self.load_seconds, self.is_cpu)
+        log.info("vLLM engine ready in %.1f s (cpu=%s, dtype=%s)", self.load_seconds, self.is_cpu, self.dtype)
 
     def sampling_params(self, params: GenerationParams):
         """vLLM SamplingParams; never a per-request seed on the CPU engine (it kills the engine core)."""
@@ -165,6 +168,7 @@ class VLLMBackend:
             "engine": "vllm",
             "engine_version": self.version,
             "device": "cpu" if self.is_cpu else "gpu",
+            "dtype": self.dtype,
             "served_path": self.model_path,
             "adapter_mode": self.adapter_mode,
             "load_seconds": round(self.load_seconds, 1) if self.load_seconds else None,

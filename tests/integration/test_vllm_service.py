@@ -7,6 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
+from service.cpu import cpu_dtype
 from service.schema import Description
 from tests.integration.conftest import SMOLLM2_DIR
 
@@ -46,6 +47,7 @@ def test_served_tokenizer_spends_one_token_per_digit(server):
     info = httpx.get(f"{server.url}/info", timeout=10).json()
     assert info["tokens_per_digit"] == 1.0
     assert info["backend"]["engine"] == "vllm" and info["backend"]["device"] == "cpu"
+    assert info["backend"]["dtype"] == cpu_dtype("auto")  # float32 on a CPU without native bf16
 
 
 def test_raw_floats_of_other_lengths_are_resampled(server):

@@ -42,6 +42,8 @@ def test_report_block_is_replaced_not_duplicated(tmp_path):
     text = doc.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Run e" in text and "Run d" not in text
     assert "intro" in text and "| notebook (transformers generate) | 1 | 2 |" in markdown(result)
+    cpu = {"model": "AMD EPYC", "native_bf16": False}
+    assert "2 CPUs (AMD EPYC, no native bf16; dtype float32)" in markdown({**result, "cpu": cpu, "dtype": "float32"})
 
 
 def test_engine_tuning_table_has_one_line_per_variant_and_shows_failures(tmp_path):

@@ -1,0 +1,36 @@
+"""The dtype rule: bf16 only where the CPU multiplies it natively."""
+
+from service.cpu import cpuinfo_flags, cpuinfo_model, native_bf16, resolve_dtype
+
+EPYC_AVX2 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+flags\t\t: fpu sse sse2 avx avx2 fma bmi2
+"""
+SAPPHIRE_RAPIDS = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16 amx_int8
+"""
+
+
+def test_flags_and_model_are_read_from_cpuinfo():
+    assert "avx2" in cpuinfo_flags(EPYC_AVX2)
+    assert "amx_bf16" in cpuinfo_flags(SAPPHIRE_RAPIDS)
+    assert cpuinfo_model(SAPPHIRE_RAPIDS) == "Intel(R) Xeon(R) Platinum 8480+"
+    assert cpuinfo_flags("") == frozenset() and cpuinfo_model("") == "unknown"
+
+
+def test_native_bf16_needs_avx512_bf16_or_amx_on_x86():
+    assert not native_bf16(cpuinfo_flags(EPYC_AVX2), "x86_64")
+    assert native_bf16(cpuinfo_flags(SAPPHIRE_RAPIDS), "x86_64")
+    assert native_bf16(frozenset({"avx512f", "avx512_bf16"}), "x86_64")
+    assert not native_bf16(frozenset({"avx512f", "avx512_vnni"}), "x86_64")
+    assert native_bf16(frozenset(), "aarch64")  # not measured there: bf16 left as the model's dtype
+
+
+def test_auto_is_float32_only_on_a_cpu_without_native_bf16():
+    assert resolve_dtype("auto", on_cpu=True, bf16_native=False) == "float32"
+    assert resolve_dtype("auto", on_cpu=True, bf16_native=True) == "auto"
+    assert resolve_dtype("auto", on_cpu=False, bf16_native=False) == "auto"  # GPU: the model's own dtype
+    assert resolve_dtype("bfloat16", on_cpu=True, bf16_native=False) == "bfloat16"  # an explicit choice stands
+    assert resolve_dtype("float16", on_cpu=True, bf16_native=True) == "float16"
