@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 
 from service import prompt
-from service.cpu import cpu_dtype, host_cpu
+from service.cpu import cpu_dtype, host_cpu, torch_dtype_name
 from service.describe import JSON_SCHEMA, DescribeOptions, prepare
 from service.settings import Settings
 from training.generate import generate_ou
@@ -225,8 +225,8 @@ class Notebook:
         self.settings = settings
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.dtype = cpu_dtype(settings.dtype)  # the faster of bf16 and float32 on this CPU, as for the engine
-        dtype = torch.bfloat16 if self.dtype == "auto" else getattr(torch, self.dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, torch_dtype_name(self.dtype)))
+        self.model.eval()
 
     def job(self, values):
         async def run():

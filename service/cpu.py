@@ -45,6 +45,11 @@ def resolve_dtype(requested: str, on_cpu: bool, bf16_native: bool) -> str:
     return requested
 
 
+def torch_dtype_name(dtype: str) -> str:
+    """The torch dtype to load weights in: 'auto' means the checkpoints' own, bf16."""
+    return "bfloat16" if dtype == "auto" else dtype
+
+
 @cache
 def host_cpu() -> dict[str, object]:
     """This machine's CPU: model name, whether it multiplies bf16 natively, and the flags that decide it."""

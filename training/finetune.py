@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from service.cpu import cpu_dtype
+from service.cpu import cpu_dtype, torch_dtype_name
 from training.rundir import RunDir
 
 
@@ -148,7 +148,7 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
     validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
     dtype = cpu_dtype(config.dtype, on_cpu=not torch.cuda.is_available())
-    model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, "bfloat16" if dtype == "auto" else dtype))
+    model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, torch_dtype_name(dtype)))
     checkpoint = run.path / "checkpoints" / "last"
     state = {"step": 0, "losses": []}
     if (checkpoint / "adapter_config.json").exists():

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from service.backends.base import EngineUnavailable, Generation, GenerationParams
-from service.cpu import cpu_dtype
+from service.cpu import cpu_dtype, torch_dtype_name
 from service.settings import Settings
 
 
@@ -35,9 +35,8 @@ class TransformersBackend:
         started = time.monotonic()
         path = self.settings.model_path
         self.dtype = cpu_dtype(self.settings.dtype)
-        dtype = torch.bfloat16 if self.dtype == "auto" else getattr(torch, self.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, torch_dtype_name(self.dtype)))
         if self.settings.adapter:
             from peft import PeftModel
 

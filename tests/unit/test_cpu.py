@@ -1,6 +1,6 @@
 """The dtype rule: bf16 only where the CPU multiplies it natively."""
 
-from service.cpu import cpuinfo_flags, cpuinfo_model, native_bf16, resolve_dtype
+from service.cpu import cpuinfo_flags, cpuinfo_model, native_bf16, resolve_dtype, torch_dtype_name
 
 EPYC_AVX2 = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -34,3 +34,7 @@ def test_auto_is_float32_only_on_a_cpu_without_native_bf16():
     assert resolve_dtype("auto", on_cpu=False, bf16_native=False) == "auto"  # GPU: the model's own dtype
     assert resolve_dtype("bfloat16", on_cpu=True, bf16_native=False) == "bfloat16"  # an explicit choice stands
     assert resolve_dtype("float16", on_cpu=True, bf16_native=True) == "float16"
+
+
+def test_auto_loads_weights_in_the_checkpoints_bf16():
+    assert torch_dtype_name("auto") == "bfloat16" and torch_dtype_name("float32") == "float32"
