@@ -167,13 +167,14 @@ async def evaluate_model(settings: Settings, test: list[dict], ood: list[dict]) 
 
 
 async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | None, style: str, limit: int | None,
-                   nli: str | None = None) -> dict:
-    """Base with the paper prompt, then the student (merged model, or LoRA on the base) with its own prompt."""
+                   nli: str | None = None, with_base: bool = True) -> dict:
+    """Base with the paper prompt (unless with_base is off), then the student (merged model, or LoRA on the base) with
+    its own prompt."""
     test = list(run.read_jsonl("sft/test.jsonl"))[:limit]
     ood = list(run.read_jsonl("ood_series.jsonl"))
     engine = {"max_num_seqs": 32, "cpu_kv_cache_gib": 2}
     results = {}
-    runs = [("base (paper prompt)", Settings(model=base, prompt_style="paper", **engine))]
+    runs = [("base (paper prompt)", Settings(model=base, prompt_style="paper", **engine))] if with_base else []
     if student or adapter:
         runs.append((f"student ({style} prompt)",
                      Settings(model=student or base, adapter=None if student else adapter, prompt_style=style, **engine)))
@@ -182,7 +183,7 @@ async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | N
         results[label] = summarize(in_dist, out_dist, teacher_only=True)
         if nli:
             results[label]["nli_entailment"] = nli_per_field(in_dist, nli)
-    if len(runs) > 1:
+    if student or adapter:
         samples = [{k: v for k, v in o.__dict__.items() if k != "levels"} for o in in_dist[:40]]
         (run.path / "eval").mkdir(exist_ok=True)
         (run.path / "eval" / "samples.json").write_text(json.dumps(samples, indent=1))
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", default=None, help="LoRA on the base when there is no merged student (default: RUN/adapter)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--nli", default=None, help="NLI model path or id (e.g. roberta-large-mnli), if available")
+    parser.add_argument("--no-base", action="store_true", help="evaluate the student only (the base's row is skipped)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     config = run.manifest()["stages"].get("finetune", {}).get("config", {})
@@ -203,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     style = config.get("prompt_style", "compact")
     adapter = args.adapter or (str(run.path / "adapter") if (run.path / "adapter" / "adapter_config.json").exists() else None)
     student = args.student or (str(run.path / "merged") if (run.path / "merged" / "config.json").exists() else None)
-    results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli))
+    if args.no_base and not (student or adapter):
+        parser.error("--no-base leaves nothing to evaluate: no --student, --adapter, RUN/merged or RUN/adapter")
+    results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli, with_base=not args.no_base))
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
     table = markdown_table(results)

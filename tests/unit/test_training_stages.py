@@ -139,3 +139,15 @@ def test_finetune_settings_come_from_the_preset_and_the_command_line():
         adapted_layers(30, 30)
     with pytest.raises(SystemExit, match="unknown setting 'layers'"):
         load_config(None, ["layers=3"])
+
+
+def test_evaluate_without_the_base_needs_a_student(tmp_path, capsys):
+    from training import evaluate
+
+    try:
+        evaluate.main(["--run", str(tmp_path), "--no-base"])
+    except SystemExit as stop:
+        assert stop.code == 2
+    else:
+        raise AssertionError("--no-base with nothing to evaluate must refuse")
+    assert "--no-base leaves nothing to evaluate" in capsys.readouterr().err
