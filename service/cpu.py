@@ -13,22 +13,23 @@ from functools import cache
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
-def cpuinfo_flags(cpuinfo: str) -> frozenset[str]:
-    """The ISA flags of the first processor in a /proc/cpuinfo text."""
+def cpuinfo_value(cpuinfo: str, keys: tuple[str, ...]) -> str | None:
+    """The first processor's value for one of keys in a /proc/cpuinfo text."""
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+        if key.strip() in keys:
+            return value.strip()
+    return None
+
+
+def cpuinfo_flags(cpuinfo: str) -> frozenset[str]:
+    """The ISA flags of the first processor in a /proc/cpuinfo text."""
+    return frozenset((cpuinfo_value(cpuinfo, ("flags", "Features")) or "").split())
 
 
 def cpuinfo_model(cpuinfo: str) -> str:
     """The processor's model name in a /proc/cpuinfo text ('unknown' when it has none)."""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            return value.strip()
-    return "unknown"
+    return cpuinfo_value(cpuinfo, ("model name",)) or "unknown"
 
 
 def native_bf16(flags: frozenset[str], machine: str) -> bool:
