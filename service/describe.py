@@ -60,9 +60,14 @@ async def describe(
 
 
 async def describe_encoded(
-    encoded: series.EncodedSeries, options: DescribeOptions, backend: Backend, settings: Settings
+    encoded: series.EncodedSeries,
+    options: DescribeOptions,
+    backend: Backend,
+    settings: Settings,
+    features: facts.Features | None = None,
 ) -> DescribeResult:
-    """Describe an encoded series; the self-check and repair use the same rules as training's fact-check."""
+    """Describe an encoded series; the self-check and repair use the same rules as training's fact-check (features
+    computed on the full-resolution series; evaluation passes those a test record was labelled with)."""
     started = time.perf_counter()
     messages = prompt.build_messages(encoded.tokens, settings.prompt_style)
     params = GenerationParams(
@@ -75,7 +80,7 @@ async def describe_encoded(
         description = parse_description(generation.text)
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
-    features = facts.compute_features(encoded.levels)
+    features = features or facts.compute_features(encoded.values)
     check = None
     if options.self_check or options.repair:
         check = facts.check(description, features)

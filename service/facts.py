@@ -10,6 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from service.schema import Description
+from service.series import ENCODED_MAX, NEAR_CONSTANT_SPAN, is_near_constant
 
 REFERENCE_LENGTH = 128  # the rules' thresholds are stated for 128 points
 EDGE_POINTS = 20  # mean of the first/last 20 of 128 points
@@ -23,7 +24,7 @@ POSITIONS = ("beginning", "middle", "end")
 
 @dataclass(frozen=True)
 class Features:
-    """The labels the feature rules compute from encoded levels, with the numbers behind them."""
+    """The labels the feature rules compute from a full-resolution series, with the numbers behind them."""
 
     trend: str
     noise: str
@@ -34,15 +35,50 @@ class Features:
     argmax: int
     argmin: int
     length: int
+    constant: bool = False
 
     def label(self, name: str) -> str:
         return getattr(self, name)
 
 
-def trend_label(levels: np.ndarray) -> tuple[str, float]:
-    """Increasing/decreasing if the mean of the last edge points differs from the first by more than 3."""
-    k = max(1, round(EDGE_POINTS * levels.size / REFERENCE_LENGTH))
-    delta = float(levels[-k:].mean() - levels[:k].mean())
+def decimations(values: np.ndarray) -> np.ndarray:
+    """The series as k = n // 128 columns of 128 points spread evenly over the whole series (column j samples the
+    j-th of every k evenly spaced points), so that each column is the same process sampled at the rules' own
+    length; a series shorter than twice that is one column of its own length."""
+    k = values.size // REFERENCE_LENGTH
+    if k < 2:
+        return values[:, None]
+    return values[decimation_index(values.size, k)]
+
+
+@lru_cache(maxsize=16)
+def decimation_index(size: int, k: int) -> np.ndarray:
+    grid = np.arange(REFERENCE_LENGTH)[:, None] * k + np.arange(k)[None, :]
+    return grid * size // (REFERENCE_LENGTH * k)
+
+
+def rescaled_columns(columns: np.ndarray) -> np.ndarray:
+    """Each column min–max rescaled to the 0–99.9999 scale the thresholds are stated in (a constant column is 0)."""
+    magnitude = float(np.max(np.abs(columns)))
+    if not np.isfinite(float(columns.max()) - float(columns.min())):
+        columns = columns / magnitude  # avoid overflow of high - low near float max
+        magnitude = 1.0
+    low = columns.min(axis=0)
+    span = columns.max(axis=0) - low
+    varies = span > NEAR_CONSTANT_SPAN * magnitude
+    return np.where(varies, (columns - low) / np.where(varies, span, 1.0), 0.0) * ENCODED_MAX
+
+
+def as_columns(scaled: np.ndarray) -> np.ndarray:
+    return scaled[:, None] if scaled.ndim == 1 else scaled
+
+
+def trend_label(scaled: np.ndarray) -> tuple[str, float]:
+    """Increasing/decreasing if the mean of the last 20/128 of the points differs from the first by more than 3
+    (averaged over the columns)."""
+    columns = as_columns(scaled)
+    k = max(1, round(EDGE_POINTS * columns.shape[0] / REFERENCE_LENGTH))
+    delta = float((columns[-k:].mean(axis=0) - columns[:k].mean(axis=0)).mean())
     if delta > TREND_DELTA:
         return "increasing", delta
     if delta < -TREND_DELTA:
@@ -58,12 +94,13 @@ def cubic_basis(size: int) -> np.ndarray:
     return basis
 
 
-def noise_label(levels: np.ndarray) -> tuple[str, float]:
-    """Low/medium/high from the RMS of the residual of a cubic polynomial fit (least squares, as a projection)."""
-    values = levels.astype(np.float64)
-    basis = cubic_basis(values.size)
-    residual = values - basis @ (basis.T @ values)
-    rms = float(np.sqrt(np.mean(residual**2)))
+def noise_label(scaled: np.ndarray) -> tuple[str, float]:
+    """Low/medium/high from the RMS of the residual of a cubic polynomial fit (least squares, as a projection),
+    averaged over the columns."""
+    columns = as_columns(scaled).astype(np.float64)
+    basis = cubic_basis(columns.shape[0])
+    residual = columns - basis @ (basis.T @ columns)
+    rms = float(np.sqrt(np.mean(residual**2, axis=0)).mean())
     if rms < NOISE_LOW:
         return "low", rms
     if rms > NOISE_HIGH:
@@ -81,12 +118,20 @@ def position_label(index: int, length: int) -> str:
     return "middle"
 
 
-def compute_features(levels: Sequence[int]) -> Features:
-    """All four labels for a series of 0–99 levels."""
-    array = np.asarray(levels, dtype=np.float64)
-    trend, delta = trend_label(array)
-    noise, rms = noise_label(array)
+def compute_features(values: Sequence[float] | np.ndarray) -> Features:
+    """All four labels for a series at full resolution, whatever its length and scale.
+
+    Trend and noise are the paper's 128-point rules averaged over the series' 128-point decimations (so a process
+    gets the same labels at 128 or 100,000 points); the max and min are the raw values' (ties: the first); a
+    near-constant series is flat with low noise."""
+    array = np.asarray(values, dtype=np.float64)
     argmax, argmin = int(np.argmax(array)), int(np.argmin(array))
+    constant = is_near_constant(array)
+    if constant:
+        (trend, delta), (noise, rms) = ("flat", 0.0), ("low", 0.0)
+    else:
+        scaled = rescaled_columns(decimations(array))
+        (trend, delta), (noise, rms) = trend_label(scaled), noise_label(scaled)
     return Features(
         trend=trend,
         noise=noise,
@@ -97,7 +142,15 @@ def compute_features(levels: Sequence[int]) -> Features:
         argmax=argmax,
         argmin=argmin,
         length=array.size,
+        constant=constant,
     )
+
+
+def stored_features(record: dict) -> Features:
+    """A training record's features: those computed on its full-resolution series when it was encoded, else (an
+    imported record, which has only the levels) those of its levels."""
+    stored = record.get("features")
+    return Features(**stored) if stored else compute_features(record["levels"])
 
 
 def trend_fact(label: str) -> str:
@@ -115,8 +168,17 @@ def extrema_fact(max_label: str, min_label: str) -> str:
     return f"The global maximum is at the {max_label} and the global minimum is at the {min_label} of the series."
 
 
+CONSTANT_FACTS = {
+    "trend": "The series is constant: no trend, it stays flat.",
+    "noise": "The noise intensity is low: the values do not vary.",
+    "max": "The series is constant, so the global maximum and the global minimum are both at the beginning.",
+}
+
+
 def fact_sentences(features: Features) -> dict[str, str]:
     """One plain sentence per checked field, stating what the rules computed."""
+    if features.constant:
+        return {**CONSTANT_FACTS, "min": CONSTANT_FACTS["max"]}
     extrema = extrema_fact(features.max, features.min)
     return {"trend": trend_fact(features.trend), "noise": noise_fact(features.noise), "max": extrema, "min": extrema}
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value within two digits
 ENCODED_LEVELS = 100  # 00–99
+NEAR_CONSTANT_SPAN = 1e-9  # relative span under which a series counts as constant (100 ± 1e-12 is)
 MissingPolicy = Literal["reject", "interpolate"]
 
 
@@ -19,7 +20,7 @@ class SeriesError(ValueError):
 
 @dataclass(frozen=True)
 class EncodedSeries:
-    """A series as the model sees it: integer levels 0–99 and their two-digit text."""
+    """A series as the model sees it (integer levels 0–99 and their two-digit text), and at full resolution."""
 
     levels: tuple[int, ...]
     tokens: tuple[str, ...]
@@ -27,6 +28,7 @@ class EncodedSeries:
     input_min: float
     input_max: float
     filled_gaps: int
+    values: np.ndarray = field(repr=False, compare=False)  # gaps filled; the feature rules read these
 
     @property
     def resampled(self) -> bool:
@@ -73,22 +75,21 @@ def check_magnitude(values: np.ndarray, max_abs: float) -> None:
         raise SeriesError(f"series[{index}] = {values[index]:g} exceeds the allowed magnitude {max_abs:g}")
 
 
-def downsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
-    """Min/max bucket downsampling: each bucket keeps its min and max in time order."""
-    n_buckets = length // 2
-    edges = np.linspace(0, values.size, n_buckets + 1).round().astype(int)
-    out = []
-    for start, stop in zip(edges[:-1], edges[1:]):
-        bucket = values[start:stop]
-        lo, hi = int(np.argmin(bucket)), int(np.argmax(bucket))
-        first, second = sorted((lo, hi))
-        if first == second:
-            out.extend([bucket[first], bucket[first]])
+def decimate_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
+    """Every (n/length)-th point, so the noise keeps its character, with the global max and min put at their own
+    scaled positions (never on one index)."""
+    n = values.size
+    out = values[np.round(np.linspace(0, n - 1, length)).astype(int)]
+    scale = (length - 1) / (n - 1)
+    high, low = int(np.argmax(values)), int(np.argmin(values))
+    at_high, at_low = round(high * scale), round(low * scale)
+    if at_high == at_low:  # the later of the two moves one place later (or the earlier one earlier, at the end)
+        if high > low:
+            at_high, at_low = (at_high + 1, at_low) if at_high < length - 1 else (at_high, at_low - 1)
         else:
-            out.extend([bucket[first], bucket[second]])
-    if length % 2:
-        out.append(values[-1])
-    return np.asarray(out, dtype=np.float64)
+            at_low, at_high = (at_low + 1, at_high) if at_low < length - 1 else (at_low, at_high - 1)
+    out[at_high], out[at_low] = values[high], values[low]
+    return out
 
 
 def upsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
@@ -102,25 +103,37 @@ def upsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
 
 
 def resample(values: np.ndarray, length: int) -> np.ndarray:
-    """Bring a series to the model's trained length, keeping where its global max and min are."""
+    """Bring a series to the model's trained length, keeping its noise and where its global max and min are."""
     if values.size == length:
         return values
     if values.size > length:
-        return downsample_keeping_extremes(values, length)
+        return decimate_keeping_extremes(values, length)
     return upsample_keeping_extremes(values, length)
 
 
-def rescale_levels(values: np.ndarray) -> np.ndarray:
-    """Min–max rescale to [0, 99.9999] and floor to integer levels; a constant series maps to 0."""
+def is_near_constant(values: np.ndarray) -> bool:
+    """A span below NEAR_CONSTANT_SPAN of the values' magnitude is rounding, not signal: the series is constant."""
     low, high = float(values.min()), float(values.max())
     span = high - low
-    if span == 0 or not np.isfinite(span):
-        if span == 0:
-            return np.zeros(values.size, dtype=np.int64)
+    return np.isfinite(span) and span <= NEAR_CONSTANT_SPAN * max(abs(low), abs(high))
+
+
+def rescale_levels(values: np.ndarray) -> np.ndarray:
+    """Min–max rescale to [0, 99.9999] and floor to integer levels; a (near-)constant series maps to 0.
+
+    Only the global max is level 99 and only the global min level 00 (a value that floors to either elsewhere is
+    moved one level in), so finding an extremum is finding one unmistakable level."""
+    if is_near_constant(values):
+        return np.zeros(values.size, dtype=np.int64)
+    low, high = float(values.min()), float(values.max())
+    span = high - low
+    if not np.isfinite(span):
         values = values / np.max(np.abs(values))  # avoid overflow of high - low near float max
         low, span = float(values.min()), float(values.max() - values.min())
     scaled = (values - low) / span * ENCODED_MAX
-    return np.clip(np.floor(scaled), 0, ENCODED_LEVELS - 1).astype(np.int64)
+    levels = np.clip(np.floor(scaled), 1, ENCODED_LEVELS - 2).astype(np.int64)
+    levels[int(np.argmax(values))], levels[int(np.argmin(values))] = ENCODED_LEVELS - 1, 0
+    return levels
 
 
 LEVEL_TEXT = tuple(f"{level:02d}" for level in range(ENCODED_LEVELS))
@@ -162,6 +175,7 @@ def encode(
         input_min=float(array.min()),
         input_max=float(array.max()),
         filled_gaps=filled,
+        values=array,
     )
 
 

@@ -13,8 +13,10 @@ import asyncio
 import json
 import random
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+from service import facts
 from service.prompt import series_from_prompt
 from service.series import encode
 from training.progress import progress
@@ -22,9 +24,10 @@ from training.rundir import RunDir
 from training.teachers import OpenAITeacher, TeacherConfig, TeacherError, rule_description
 
 
-def encoded_levels(values: list[float]) -> list[int]:
-    """Levels exactly as the service encodes a raw series."""
-    return list(encode(values, length=128, min_length=2).levels)
+def encoded(values: list[float]) -> tuple[list[int], facts.Features]:
+    """Levels exactly as the service encodes a raw series, and the features the service computes on it."""
+    series = encode(values, length=128, min_length=2, max_length=10**7)
+    return list(series.levels), facts.compute_features(series.values)
 
 
 def import_companion(path: Path) -> list[dict]:
@@ -53,9 +56,9 @@ def annotate_rules(run: RunDir, seed: int) -> list[dict]:
     rng = random.Random(seed)
     out = []
     for record in progress(list(run.read_jsonl("series.jsonl")), "rule teacher"):
-        levels = encoded_levels(record["values"])
-        out.append({"id": record["id"], "family": record["family"], "levels": levels,
-                    "description": rule_description(levels, rng).model_dump(), "teacher": "rules"})
+        levels, features = encoded(record["values"])
+        out.append({"id": record["id"], "family": record["family"], "levels": levels, "features": asdict(features),
+                    "description": rule_description(features, rng).model_dump(), "teacher": "rules"})
     return out
 
 
@@ -66,14 +69,14 @@ async def annotate_openai(run: RunDir, config: TeacherConfig, limit: int | None)
     charts = run.path / "charts"
 
     async def one(record: dict) -> dict | None:
-        levels = encoded_levels(record["values"])
+        levels, features = encoded(record["values"])
         chart = charts / f"{record['id']}.png"
         try:
             description = await teacher.describe(levels, chart.read_bytes() if chart.exists() else None)
         except (TeacherError, ValueError) as error:
             print(f"{record['id']}: {error}", file=sys.stderr)
             return None
-        return {"id": record["id"], "family": record["family"], "levels": levels,
+        return {"id": record["id"], "family": record["family"], "levels": levels, "features": asdict(features),
                 "description": description.model_dump(), "teacher": f"openai:{config.model}"}
 
     try:

@@ -10,8 +10,9 @@ import hashlib
 import random
 import sys
 from collections import Counter
+from dataclasses import asdict
 
-from service.facts import CHECKED_FIELDS, compute_features
+from service.facts import CHECKED_FIELDS, stored_features
 from service.prompt import PROMPT_STYLES, build_messages
 from service.schema import Description, render_target
 from service.series import format_levels
@@ -31,9 +32,9 @@ def split_of(levels: list[int], validation: float, test: float) -> str:
     return "train"
 
 
-def class_weight(levels: list[int], shares: dict[str, Counter], power: float) -> float:
+def class_weight(record: dict, shares: dict[str, Counter], power: float) -> float:
     """Inverse class frequency (to a power), multiplied over the checked fields: rare classes are drawn more often."""
-    features = compute_features(levels)
+    features = stored_features(record)
     weight = 1.0
     for name, counts in shares.items():
         weight *= (counts[features.label(name)] / sum(counts.values())) ** -power
@@ -44,8 +45,8 @@ def balanced_subset(records: list[dict], size: int, power: float, rng: random.Ra
     """A weighted draw without replacement of `size` records, favouring rare trend/noise/extremum classes."""
     if size >= len(records):
         return records
-    shares = {name: Counter(compute_features(r["levels"]).label(name) for r in records) for name in CHECKED_FIELDS}
-    keyed = [(rng.random() ** (1.0 / class_weight(r["levels"], shares, power)), i) for i, r in enumerate(records)]
+    shares = {name: Counter(stored_features(r).label(name) for r in records) for name in CHECKED_FIELDS}
+    keyed = [(rng.random() ** (1.0 / class_weight(r, shares, power)), i) for i, r in enumerate(records)]
     chosen = sorted(i for _, i in sorted(keyed, reverse=True)[:size])
     return [records[i] for i in chosen]
 
@@ -58,6 +59,7 @@ def sft_example(record: dict, style: str) -> dict:
         "family": record.get("family", "ou"),
         "teacher": record.get("teacher"),
         "levels": record["levels"],
+        "features": asdict(stored_features(record)),
         "messages": build_messages(format_levels(record["levels"]), style),
         "target": render_target(description),
     }
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         buckets["train"] = imported + balanced_subset(generated, args.train_size, args.balance, random.Random(args.seed))
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
-    classes = {s: {name: dict(Counter(compute_features(e["levels"]).label(name) for e in buckets[s]))
+    classes = {s: {name: dict(Counter(stored_features(e).label(name) for e in buckets[s]))
                    for name in CHECKED_FIELDS} for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "counts": counts,
                            "train_size": args.train_size, "balance": args.balance, "classes": classes,

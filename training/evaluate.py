@@ -80,7 +80,8 @@ async def run_model(backend, settings: Settings, test: list[dict], ood: list[dic
         encoded = encode(example["levels"], length=128, min_length=2)
         reference = " ".join(json.loads(example["target"]).values())
         try:
-            return outcome_of(await describe_encoded(encoded, options, backend, settings), example["id"],
+            result = await describe_encoded(encoded, options, backend, settings, facts.stored_features(example))
+            return outcome_of(result, example["id"],
                               example["family"], reference)
         except ModelOutputError:
             return Outcome(example["id"], example["family"], False, reference=reference)

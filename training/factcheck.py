@@ -26,7 +26,7 @@ class FactcheckConfig:
 def check_record(record: dict, config: FactcheckConfig) -> tuple[dict | None, dict]:
     """The checked record (None when dropped) and what the check found, per field."""
     description = Description.model_validate(record["description"])
-    result = facts.check(description, facts.compute_features(record["levels"]))
+    result = facts.check(description, facts.stored_features(record))
     agrees = {name: c.agrees for name, c in result.fields.items()}
     bad_text = {name for name in ("trend", "noise") if not agrees[name]}
     if bad_text and config.contradicted == "drop":
@@ -74,7 +74,7 @@ def nli_findings(judge: NLIJudge, records: list[dict]) -> dict:
     out = {}
     for field, fact_of in (("trend", lambda f: facts.trend_fact(f.trend)), ("noise", lambda f: facts.noise_fact(f.noise)),
                            ("extrema", lambda f: facts.extrema_fact(f.max, f.min))):
-        premises = [fact_of(facts.compute_features(r["levels"])) for r in records]
+        premises = [fact_of(facts.stored_features(r)) for r in records]
         hypotheses = [r["description"][field] for r in records]
         scores = []
         for i in range(0, len(records), 16):

@@ -74,9 +74,8 @@ def _pick(options: list[str], rng: random.Random) -> str:
     return options[0] if rng.random() < CANONICAL_SHARE else rng.choice(options[1:])
 
 
-def rule_description(levels: list[int], rng: random.Random) -> Description:
+def rule_description(f: facts.Features, rng: random.Random) -> Description:
     """A teacher-like description whose every label is the computed one."""
-    f = facts.compute_features(levels)
     extrema = _pick(_EXTREMA, rng).format(max=_pick(_MAX_PLACE[f.max], rng), min=_pick(_MIN_PLACE[f.min], rng))
     return Description(trend=_pick(_TREND[f.trend], rng), noise=_pick(_NOISE[f.noise], rng), extrema=extrema)
 

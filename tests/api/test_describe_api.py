@@ -1,6 +1,7 @@
 import asyncio
 
 import httpx
+import numpy as np
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -49,6 +50,27 @@ async def test_repair_replaces_contradicted_fields(client):
     body = r.json()
     assert body["checks"]["repaired"] == ["noise"]
     assert body["description"]["noise"] == body["checks"]["noise"]["fact"]
+
+
+async def test_checked_labels_come_from_the_full_series_not_its_resample(client):
+    # 10t + N(0, 0.15) is low noise at any length; min/max buckets made an envelope of it: medium at 1,000 points.
+    t = np.linspace(0, 1, 1000)
+    noisy_ramp = 10 * t + np.random.default_rng(0).normal(0, 0.15, t.size)
+    checks = (await client.post("/describe", json={"series": noisy_ramp.tolist()})).json()["checks"]
+    assert (checks["trend"]["computed"], checks["noise"]["computed"]) == ("increasing", "low")
+
+
+async def test_a_tie_after_flooring_does_not_move_the_max(client):
+    ramp = [float(i) for i in range(128)]
+    ramp[5] = 126.5
+    checks = (await client.post("/describe", json={"series": ramp})).json()["checks"]
+    assert checks["max"]["computed"] == "end"
+
+
+async def test_near_constant_series_is_flat_and_low(client):
+    checks = (await client.post("/describe", json={"series": [100 + 1e-12 * (-1) ** i for i in range(64)]})).json()["checks"]
+    assert (checks["trend"]["computed"], checks["noise"]["computed"]) == ("flat", "low")
+    assert "constant" in checks["trend"]["fact"]
 
 
 async def test_interpolated_gaps_are_counted(client):

@@ -45,6 +45,34 @@ def test_constant_series_reads_flat_and_low():
     assert (f.trend, f.noise) == ("flat", "low")
 
 
+def test_near_constant_series_is_flat_low_and_stated_as_constant():
+    f = facts.compute_features([100 + 1e-12 * (-1) ** i for i in range(1000)])
+    assert (f.trend, f.noise, f.max, f.min, f.constant) == ("flat", "low", "beginning", "beginning", True)
+    sentences = facts.fact_sentences(f)
+    assert "constant" in sentences["trend"]
+    stated = Description(trend=sentences["trend"], noise=sentences["noise"], extrema=sentences["max"])
+    assert facts.check(stated, f).score == 1.0
+
+
+def test_the_max_is_decided_on_the_raw_values_not_the_levels():
+    ramp = np.linspace(0, 127, 128)
+    ramp[5] = 126.5  # floors to the same level as the true max
+    f = facts.compute_features(ramp)
+    assert (f.argmax, f.max) == (127, "end")
+
+
+def test_ties_take_the_first_occurrence():
+    values = np.zeros(128)
+    values[[10, 120]] = 5.0
+    assert facts.compute_features(values).max == "beginning"
+
+
+def test_features_read_the_whole_series_not_its_first_multiple_of_128():
+    t = np.linspace(0, 1, 1000)
+    vee = np.abs(t - 0.45) * 4  # 1000 = 7 × 128 + 104: the last 104 points carry the end of the rise
+    assert facts.compute_features(vee).trend == "increasing"
+
+
 @pytest.mark.parametrize(
     ("sentence", "label"),
     [

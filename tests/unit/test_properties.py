@@ -1,6 +1,7 @@
 """Properties of the encoding and the feature rules, checked on generated series (hypothesis)."""
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -63,3 +64,24 @@ def test_resampling_keeps_where_the_global_max_and_min_are(values):
         # The thirds agree wherever the extreme is not within the resampling error of a boundary.
         if min(abs(relative - 0.25), abs(relative - 0.75)) > 2.5 / LENGTH:
             assert third(nearest / LENGTH) == third(relative)
+
+
+# The same process at four lengths: each label is far enough from its thresholds for the process to keep it.
+PROCESSES = {
+    "ramp, medium noise": (lambda t, r: 10 * t + r.normal(0, 0.6, t.size), ("increasing", "medium", "end", "beginning")),
+    "ramp, low noise": (lambda t, r: 10 * t + r.normal(0, 0.15, t.size), ("increasing", "low", "end", "beginning")),
+    "falling, high noise": (lambda t, r: -3 * t + r.normal(0, 1, t.size), ("decreasing", "high", "beginning", None)),
+    "white noise": (lambda t, r: r.normal(0, 1, t.size), (None, "high", None, None)),  # its trend at 128 points is chance
+    "hump": (lambda t, r: np.exp(-(((t - 0.5) / 0.12) ** 2)) + r.normal(0, 0.03, t.size), ("flat", None, "middle", None)),
+    "vee": (lambda t, r: np.abs(t - 0.45) * 4 + r.normal(0, 0.05, t.size), ("increasing", "medium", "end", "middle")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES))
+@pytest.mark.parametrize("seed", range(3))
+def test_a_process_gets_the_same_labels_at_any_length(name, seed):
+    process, expected = PROCESSES[name]
+    for n in (128, 1_000, 10_000, 100_000):
+        f = facts.compute_features(process(np.linspace(0, 1, n), np.random.default_rng(seed)))
+        got = (f.trend, f.noise, f.max, f.min)
+        assert all(e is None or g == e for g, e in zip(got, expected)), (n, got)

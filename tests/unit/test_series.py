@@ -8,7 +8,38 @@ def test_encoding_spans_00_to_99_with_two_digits():
     encoded = series.encode(list(range(128)), length=128)
     assert encoded.levels[0] == 0 and encoded.levels[-1] == 99
     assert all(len(t) == 2 for t in encoded.tokens)
-    assert encoded.tokens[:3] == ("00", "00", "01")
+    assert encoded.tokens[:3] == ("00", "01", "01")  # only the global min is 00
+
+
+def test_only_the_global_extremes_get_levels_00_and_99():
+    ramp = np.linspace(0, 127, 128)
+    ramp[5] = 126.5  # floors to 99 like the true max at the end
+    levels = series.rescale_levels(ramp)
+    assert np.flatnonzero(levels == 99).tolist() == [127]
+    assert np.flatnonzero(levels == 0).tolist() == [0]
+    assert levels[5] == 98
+
+
+def test_near_constant_series_encodes_as_constant():
+    values = [100 + 1e-12 * (-1) ** i for i in range(200)]
+    assert set(series.encode(values, length=128).levels) == {0}
+    assert not series.is_near_constant(np.array([0.0, 1e-12]))  # small, but it is all there is: a real span
+
+
+def test_downsampling_keeps_the_noise_of_a_long_series():
+    noise = np.random.default_rng(0).normal(size=100_000)
+    out = series.resample(noise, 128)
+    body = np.delete(out, [np.argmax(out), np.argmin(out)])
+    assert 0.8 < body.std() < 1.2  # min/max buckets would make an envelope of about 3 standard deviations
+
+
+def test_extremes_that_resample_onto_one_index_get_two():
+    x = np.zeros(10_000)
+    x[5000], x[5001] = 1.0, -1.0
+    out = series.resample(x, 128)
+    assert out.max() == 1.0 and out.min() == -1.0
+    assert int(np.argmax(out)) < int(np.argmin(out))  # in time order, next to each other
+    assert int(np.argmin(out)) - int(np.argmax(out)) == 1
 
 
 def test_encoding_pads_single_digits():

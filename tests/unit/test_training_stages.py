@@ -39,9 +39,9 @@ def test_ood_families_lengths_and_scales():
 def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
     rng = random.Random(0)
     for record in generate.generate_ou(300, seed=1):
-        levels = list(encode(record["values"], length=128).levels)
-        description = teachers.rule_description(levels, rng)
-        assert facts.check(description, facts.compute_features(levels)).score == 1.0
+        features = facts.compute_features(encode(record["values"], length=128).values)
+        description = teachers.rule_description(features, rng)
+        assert facts.check(description, features).score == 1.0
     for label, sentences in teachers._TREND.items():
         assert all(facts.read_trend(s) == label for s in sentences)
     for label, sentences in teachers._NOISE.items():
@@ -56,8 +56,8 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
 
 def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
     rng = random.Random(0)
-    levels = list(range(100)) + [99] * 28
-    trends = [teachers.rule_description(levels, rng).trend for _ in range(400)]
+    features = facts.compute_features(list(range(100)) + [99] * 28)
+    trends = [teachers.rule_description(features, rng).trend for _ in range(400)]
     share = trends.count(teachers._TREND["increasing"][0]) / len(trends)
     assert 0.6 < share < 0.8
     assert len(set(trends)) == len(teachers._TREND["increasing"])
@@ -151,3 +151,18 @@ def test_evaluate_without_the_base_needs_a_student(tmp_path, capsys):
     else:
         raise AssertionError("--no-base with nothing to evaluate must refuse")
     assert "--no-base leaves nothing to evaluate" in capsys.readouterr().err
+
+
+def test_rule_annotations_carry_the_full_resolution_labels(tmp_path):
+    from training import annotate, factcheck
+    from training.rundir import RunDir
+
+    t = np.linspace(0, 1, 1000)
+    run = RunDir(tmp_path)
+    run.write_jsonl("series.jsonl", [{"id": "ramp", "family": "linear",
+                                       "values": (10 * t + np.random.default_rng(0).normal(0, 0.15, t.size)).tolist()}])
+    [record] = annotate.annotate_rules(run, seed=0)
+    assert record["features"]["noise"] == "low"  # computed on the 1,000 points, not on the 128 levels
+    assert facts.read_noise(record["description"]["noise"]) == "low"
+    checked, finding = factcheck.check_record(record, factcheck.FactcheckConfig())
+    assert finding["agrees"]["noise"] and checked["corrected"] == []
