@@ -20,6 +20,8 @@ BEGINNING_BEFORE, END_AFTER = 32, 96  # of 128
 
 CHECKED_FIELDS = ("trend", "noise", "max", "min")
 POSITIONS = ("beginning", "middle", "end")
+FIELD_LABELS = {"trend": ("increasing", "decreasing", "flat"), "noise": ("low", "medium", "high"),
+                "max": POSITIONS, "min": POSITIONS}
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,55 @@ def balanced_subset(records: list[dict], size: int, power: float, rng: random.Ra
     return [records[i] for i in chosen]
 
 
+def cell_of(record: dict) -> str:
+    """The record's joint class: trend/noise/max/min."""
+    features = stored_features(record)
+    return "/".join(features.label(name) for name in CHECKED_FIELDS)
+
+
+def rarity(labels: dict[str, str], counts: dict[str, Counter]) -> float:
+    """How rare a cell's labels are in the draw so far (the sum over the fields of 1 / (1 + count))."""
+    return sum(1 / (1 + counts[n][labels[n]]) for n in CHECKED_FIELDS)
+
+
+def cell_balanced_subset(records: list[dict], size: int, rng: random.Random) -> list[dict]:
+    """`size` records: first one of every joint trend × noise × max × min cell that occurs, then always one more of
+    the cell whose labels are rarest so far, field by field (so flat, low noise and middle extrema are drawn as often
+    as the others while the pool has them)."""
+    if size >= len(records):
+        return records
+    cells: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        cells.setdefault(cell_of(record), []).append(i)
+    for members in cells.values():
+        rng.shuffle(members)
+    labels = {cell: dict(zip(CHECKED_FIELDS, cell.split("/"))) for cell in cells}
+    counts = {name: Counter() for name in CHECKED_FIELDS}
+    taken = Counter()
+    chosen: list[int] = []
+
+    def take(cell: str) -> None:
+        chosen.append(cells[cell][taken[cell]])
+        taken[cell] += 1
+        for name in CHECKED_FIELDS:
+            counts[name][labels[cell][name]] += 1
+
+    order = sorted(cells)
+    rng.shuffle(order)
+    for cell in order[:size]:
+        take(cell)
+    while len(chosen) < size:
+        open_cells = [c for c in order if taken[c] < len(cells[c])]
+        take(max(open_cells, key=lambda c: (rarity(labels[c], counts), -taken[c])))
+    return [records[i] for i in sorted(chosen)]
+
+
+def class_table(examples: list[dict]) -> dict:
+    """Per-field classes and the joint cells of a split, for the manifest."""
+    return {**{name: dict(Counter(stored_features(e).label(name) for e in examples)) for name in CHECKED_FIELDS},
+            "cells": dict(sorted(Counter(map(cell_of, examples)).items()))}
+
+
 def sft_example(record: dict, style: str) -> dict:
     """Chat messages exactly as the service sends them, and the compact JSON the student must answer."""
     description = Description.model_validate(record["description"])
@@ -74,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=float, default=0.15)
     parser.add_argument("--train-size", type=int, default=None,
                         help="draw this many rule-teacher training examples, class-balanced (imported ones are all kept)")
-    parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency in that draw")
+    parser.add_argument("--draw", choices=["cells", "weighted"], default="cells",
+                        help="cells: round-robin over the joint trend × noise × max × min cells; weighted: inverse "
+                             "class frequency to the power --balance, field by field (train5's recipe)")
+    parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency (--draw weighted)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
@@ -97,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_size is not None:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
-        buckets["train"] = imported + balanced_subset(generated, args.train_size, args.balance, random.Random(args.seed))
+        rng = random.Random(args.seed)
+        drawn = cell_balanced_subset(generated, args.train_size, rng) if args.draw == "cells" else \
+            balanced_subset(generated, args.train_size, args.balance, rng)
+        buckets["train"] = imported + drawn
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
-    classes = {s: {name: dict(Counter(stored_features(e).label(name) for e in buckets[s]))
-                   for name in CHECKED_FIELDS} for s in SPLITS}
+    classes = {s: class_table(buckets[s]) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "counts": counts,
-                           "train_size": args.train_size, "balance": args.balance, "classes": classes,
+                           "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})
     print(counts, teachers)
     return 0

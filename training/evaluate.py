@@ -72,8 +72,13 @@ def outcome_of(result, record_id: str, family: str, reference: str | None) -> Ou
                    result.prompt_tokens, description, list(result.encoded.levels))
 
 
-async def run_model(backend, settings: Settings, test: list[dict], ood: list[dict]) -> tuple[list[Outcome], list[Outcome]]:
-    """Every held-out and OOD series through describe (repair off), concurrently on the engine."""
+RAW_SPLITS = {"out_of_distribution": "ood_series.jsonl", "real_world": "realworld_series.jsonl"}  # raw floats, any length
+
+
+async def run_model(backend, settings: Settings, test: list[dict],
+                    raw: dict[str, list[dict]]) -> tuple[list[Outcome], dict[str, list[Outcome]]]:
+    """Every held-out series, and every raw series of the other splits, through describe (repair off), concurrently
+    on the engine."""
     options = DescribeOptions(self_check=True, repair=False)
 
     async def one_test(example: dict) -> Outcome:
@@ -86,7 +91,7 @@ async def run_model(backend, settings: Settings, test: list[dict], ood: list[dic
         except ModelOutputError:
             return Outcome(example["id"], example["family"], False, reference=reference)
 
-    async def one_ood(record: dict) -> Outcome:
+    async def one_raw(record: dict) -> Outcome:
         try:
             return outcome_of(await describe(record["values"], options, backend, settings), record["id"],
                               record["family"], None)
@@ -94,8 +99,9 @@ async def run_model(backend, settings: Settings, test: list[dict], ood: list[dic
             return Outcome(record["id"], record["family"], False)
 
     in_dist = await gather_with_progress([one_test(e) for e in test], "evaluate: held-out")
-    out_dist = await gather_with_progress([one_ood(r) for r in ood], "evaluate: other families")
-    return list(in_dist), list(out_dist)
+    raw_outcomes = {name: list(await gather_with_progress([one_raw(r) for r in records], f"evaluate: {name}"))
+                    for name, records in raw.items()}
+    return list(in_dist), raw_outcomes
 
 
 def cosine_to_teacher(outcomes: list[Outcome], model_path: str | None = None) -> float | None:
@@ -123,7 +129,8 @@ def nli_per_field(outcomes: list[Outcome], model_path: str) -> dict:
     return nli_findings(NLIJudge(model_path), records) if records else {}
 
 
-def summarize(in_dist: list[Outcome], out_dist: list[Outcome], teacher_only: bool) -> dict:
+def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_only: bool) -> dict:
+    out_dist, real = raw.get("out_of_distribution", []), raw.get("real_world", [])
     by_family = defaultdict(list)
     for o in out_dist:
         by_family[o.family].append(o)
@@ -134,7 +141,10 @@ def summarize(in_dist: list[Outcome], out_dist: list[Outcome], teacher_only: boo
         "cosine_to_teacher": cosine_to_teacher(teacher) if teacher_only else None,
         "out_of_distribution": accuracy(out_dist),
         "ood_by_family": {f: accuracy(v) for f, v in sorted(by_family.items())},
+        "real_world": accuracy(real),
         "per_class": {f: per_class(in_dist, f) for f in FIELDS},
+        "per_class_real_world": {f: per_class(real, f) for f in FIELDS},
+        "real_world_by_kind": {k: accuracy([o for o in real if o.family == k]) for k in sorted({o.family for o in real})},
         "confusion": {f: confusion(in_dist, f) for f in ("trend", "noise")},
         "prompt_tokens_mean": round(sum(o.prompt_tokens for o in in_dist if o.valid) / max(1, sum(o.valid for o in in_dist)), 1),
     }
@@ -147,22 +157,35 @@ def markdown_table(results: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, summary in results.items():
-        for split in ("in_distribution", "real_teacher_heldout", "out_of_distribution"):
+        for split in ("in_distribution", "real_teacher_heldout", "out_of_distribution", "real_world"):
             a = summary[split]
+            if not a["n"]:
+                continue
             cosine = summary["cosine_to_teacher"] if split == "real_teacher_heldout" else ""
             lines.append(f"| {model} | {split} | {a['n']} | {a['json_valid']:.2f} | {a['trend']:.2f} | {a['noise']:.2f} "
                          f"| {a['max']:.2f} | {a['min']:.2f} | {cosine if cosine is not None else ''} |")
     return "\n".join(lines)
 
 
-async def evaluate_model(settings: Settings, test: list[dict], ood: list[dict]) -> tuple[list[Outcome], list[Outcome]]:
+def per_class_table(results: dict, key: str = "per_class_real_world") -> str:
+    """Right/total per computed class, one row per model: where a majority-class student shows itself."""
+    classes = [(f, label) for f in FIELDS for label in facts.FIELD_LABELS[f]]
+    lines = ["| model | " + " | ".join(f"{f} {label}" for f, label in classes) + " |",
+             "| --- |" + " --- |" * len(classes)]
+    for model, summary in results.items():
+        lines.append(f"| {model} | " + " | ".join(summary[key][f].get(label, "0/0") for f, label in classes) + " |")
+    return "\n".join(lines)
+
+
+async def evaluate_model(settings: Settings, test: list[dict],
+                         raw: dict[str, list[dict]]) -> tuple[list[Outcome], dict[str, list[Outcome]]]:
     """One engine for one model: start it, run every series, shut it down."""
     from service.backends.vllm_engine import VLLMBackend
 
     backend = VLLMBackend(settings)
     await backend.start()
     try:
-        return await run_model(backend, settings, test, ood)
+        return await run_model(backend, settings, test, raw)
     finally:
         await backend.close()
 
@@ -171,8 +194,8 @@ async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | N
                    nli: str | None = None, with_base: bool = True) -> dict:
     """Base with the paper prompt (unless with_base is off), then the student (merged model, or LoRA on the base) with
     its own prompt."""
-    test = list(run.read_jsonl("sft/test.jsonl"))[:limit]
-    ood = list(run.read_jsonl("ood_series.jsonl"))
+    test = list(run.read_jsonl("sft/test.jsonl"))[:limit] if (run.path / "sft/test.jsonl").exists() else []
+    raw = {name: list(run.read_jsonl(file)) for name, file in RAW_SPLITS.items() if (run.path / file).exists()}
     engine = {"max_num_seqs": 32, "cpu_kv_cache_gib": 2}
     results = {}
     runs = [("base (paper prompt)", Settings(model=base, prompt_style="paper", **engine))] if with_base else []
@@ -180,8 +203,8 @@ async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | N
         runs.append((f"student ({style} prompt)",
                      Settings(model=student or base, adapter=None if student else adapter, prompt_style=style, **engine)))
     for label, settings in runs:
-        in_dist, out_dist = await evaluate_model(settings, test, ood)
-        results[label] = summarize(in_dist, out_dist, teacher_only=True)
+        in_dist, raw_outcomes = await evaluate_model(settings, test, raw)
+        results[label] = summarize(in_dist, raw_outcomes, teacher_only=True)
         if nli:
             results[label]["nli_entailment"] = nli_per_field(in_dist, nli)
     if student or adapter:
@@ -208,15 +231,23 @@ def main(argv: list[str] | None = None) -> int:
     student = args.student or (str(run.path / "merged") if (run.path / "merged" / "config.json").exists() else None)
     if args.no_base and not (student or adapter):
         parser.error("--no-base leaves nothing to evaluate: no --student, --adapter, RUN/merged or RUN/adapter")
+    test_file = run.path / "sft" / "test.jsonl"
+    test = test_file.exists()
     results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli, with_base=not args.no_base))
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
     table = markdown_table(results)
+    if any(summary["real_world"]["n"] for summary in results.values()):
+        table += "\n\nReal-world series, right/total per computed class:\n\n" + per_class_table(results)
     summary = list(results.values())[-1]
     (out / "results.json").write_text(json.dumps({"models": results, "summary": {
-        "in_distribution": summary["in_distribution"], "out_of_distribution": summary["out_of_distribution"],
-        "cosine_to_teacher": summary["cosine_to_teacher"]}}, indent=2))
+        split: summary[split] for split in ("in_distribution", "out_of_distribution", "real_world", "cosine_to_teacher")}},
+        indent=2))
     (out / "report.md").write_text(table + "\n")
+    if not test:
+        run.record("evaluate", {"student": student, "adapter": None if student else adapter, "table": table})
+        print(table)
+        return 0
     from training.plots import write_report_plots
 
     samples_path = out / "samples.json"

@@ -1,4 +1,5 @@
-"""Stage 1 — synthetic series: Ornstein–Uhlenbeck as the paper's generator, plus other families for OOD tests.
+"""Stage 1 — synthetic series: the paper's Ornstein–Uhlenbeck, a world of other families at any length for
+training, and the six evaluation families on a stream of their own.
 
     python -m training.generate --run runs/smollm2 --count 1200 --ood-count 60 --seed 0
 """
@@ -47,8 +48,131 @@ def ornstein_uhlenbeck(rng: np.random.Generator, config: OUConfig = OUConfig()) 
     return x, {"theta": theta, "sigma": sigma, "x0": x0, "mu": config.mu}
 
 
+def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    """x[t] = φ x[t−1] + ε[t] (scipy's IIR filter: no Python loop over thousands of points)."""
+    from scipy.signal import lfilter
+
+    return lfilter([1.0], [1.0, -phi], rng.normal(size=n))
+
+
+def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """White noise at a log-uniform size relative to a unit signal: from invisible to dominant."""
+    return 10 ** rng.uniform(-2.5, 0.3) * rng.normal(size=n)
+
+
+def _sign(rng: np.random.Generator) -> float:
+    return float(rng.choice([-1.0, 1.0]))
+
+
+def white_noise(rng, t):
+    return rng.normal(size=t.size)
+
+
+def random_walk(rng, t):
+    return np.cumsum(rng.normal(size=t.size)) + rng.choice([0.0, _sign(rng)]) * rng.uniform(0, 3) * np.sqrt(t.size) * t
+
+
+def linear(rng, t):
+    return rng.choice([0.0, _sign(rng)]) * t + _noise(rng, t.size)
+
+
+def seasonal(rng, t):
+    cycles = 10 ** rng.uniform(0.2, 1.5)  # 1.6 to 32 periods
+    trend = rng.choice([0.0, _sign(rng) * rng.uniform(0.5, 4)])
+    return np.sin(2 * np.pi * cycles * t + rng.uniform(0, 2 * np.pi)) + trend * t + _noise(rng, t.size)
+
+
+def hump(rng, t):
+    """A bump (or dip) in the middle, wide or narrow, on a level or a slope."""
+    centre, width = rng.uniform(0.3, 0.7), 10 ** rng.uniform(-1.3, -0.4)
+    return _sign(rng) * np.exp(-(((t - centre) / width) ** 2)) + rng.uniform(-0.5, 0.5) * t + _noise(rng, t.size)
+
+
+def bowl(rng, t):
+    """t(1 − t)(a + bt): level ends, so flat, with a hump, a dip or one of each inside; little noise."""
+    a, b = rng.normal(), rng.normal() * rng.choice([0.2, 3.0])  # near-symmetric (flat) or skewed
+    return t * (1 - t) * (a + b * t) + 10 ** rng.uniform(-3.5, -1.2) * rng.normal(size=t.size)
+
+
+def vee(rng, t):
+    """A V (or Λ) whose turn lies in the middle."""
+    turn = rng.uniform(0.3, 0.7)
+    return _sign(rng) * np.abs(t - turn) * rng.uniform(1, 3) + rng.uniform(-1, 1) * t + _noise(rng, t.size)
+
+
+def level_shift(rng, t):
+    x = _noise(rng, t.size) * 0.5
+    x[int(rng.uniform(0.15, 0.85) * t.size):] += _sign(rng) * rng.uniform(0.5, 4)
+    return x
+
+
+def spikes(rng, t):
+    x = rng.normal(0, 0.2, t.size) + rng.uniform(-1, 1) * t
+    for at in rng.integers(0, t.size, size=rng.integers(1, 4)):
+        x[at] += _sign(rng) * rng.uniform(3, 8)
+    return x
+
+
+def ar1(rng, t):
+    return _ar1(rng, t.size, rng.uniform(0.3, 0.99)) + rng.choice([0.0, _sign(rng)]) * rng.uniform(0, 10) * t
+
+
+def ar1_drift(rng, t):
+    phi, drift = rng.uniform(0.3, 0.95), rng.uniform(-0.05, 0.05)
+    return _ar1(rng, t.size, phi) + drift * 10 * t.size * t * t / 2
+
+
+def gbm(rng, t):
+    n = t.size
+    drift, vol = rng.uniform(-1.5, 1.5), rng.uniform(0.05, 0.6)
+    return np.exp(np.cumsum((drift - vol**2 / 2) / n + vol * rng.normal(size=n) / np.sqrt(n)))
+
+
+def exponential(rng, t):
+    rate = _sign(rng) * rng.uniform(1, 6)
+    return np.exp(rate * t) * (1 + 0.3 * _noise(rng, t.size))
+
+
+def piecewise(rng, t):
+    """A continuous line of 2–4 segments with their own slopes."""
+    knots = np.sort(rng.uniform(0.1, 0.9, size=rng.integers(1, 4)))
+    slopes = rng.normal(size=knots.size + 1) * 2
+    x = slopes[0] * t
+    for knot, slope, before in zip(knots, slopes[1:], slopes[:-1]):
+        x += (slope - before) * np.clip(t - knot, 0, None)
+    return x + _noise(rng, t.size)
+
+
+def changing_variance(rng, t):
+    """Noise whose size grows or shrinks along the series, around a level or a trend."""
+    scale = np.exp(rng.uniform(-2, 2) * t)
+    return rng.choice([0.0, _sign(rng)]) * t + 0.3 * scale / scale.max() * rng.normal(size=t.size)
+
+
+def seasonal_trend(rng, t):
+    cycles = rng.uniform(1.5, 8)
+    return (rng.uniform(-3, 3) * t + np.sin(2 * np.pi * cycles * t + rng.uniform(0, 6.3))
+            + rng.uniform(0, 0.4) * rng.normal(size=t.size))
+
+
+FAMILIES = {f.__name__: f for f in (white_noise, random_walk, linear, seasonal, seasonal_trend, hump, bowl, vee,
+                                     level_shift, spikes, ar1, ar1_drift, gbm, exponential, piecewise,
+                                     changing_variance)}
+MIN_LENGTH, MAX_LENGTH = 48, 5000
+
+
+def family_series(family: str, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Raw floats of a family, at a random scale and offset (the service rescales and resamples)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    x = FAMILIES[family](rng, np.linspace(0, 1, n))
+    scale = 10 ** rng.uniform(-2, 4)
+    offset = rng.uniform(-1, 1) * 10 ** rng.uniform(0, 5)
+    return x * scale + offset
+
+
 def ood_series(family: str, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Raw floats of another family, at its own scale and offset (the service rescales and resamples)."""
+    """Raw floats of an evaluation family, at its own scale and offset (the stream of earlier sessions' OOD sets)."""
     t = np.linspace(0, 1, n)
     scale = 10 ** rng.uniform(-2, 4)
     offset = rng.uniform(-1, 1) * 10 ** rng.uniform(0, 5)
@@ -76,6 +200,26 @@ def ood_series(family: str, rng: np.random.Generator, n: int) -> np.ndarray:
     else:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(OOD_FAMILIES)}")
     return x * scale + offset
+
+
+def random_length(rng: np.random.Generator, low: int = MIN_LENGTH, high: int = MAX_LENGTH) -> int:
+    """Log-uniform: as many series of 48–150 points as of 1,600–5,000."""
+    return int(round(np.exp(rng.uniform(np.log(low), np.log(high)))))
+
+
+def significant(values: np.ndarray, digits: int = 7) -> list[float]:
+    """Values rounded to `digits` significant digits of the series' magnitude: a third of the file, same labels."""
+    magnitude = float(np.max(np.abs(values))) or 1.0
+    return np.round(values, digits - int(np.ceil(np.log10(magnitude)))).tolist()
+
+
+def generate_world(count: int, seed: int, families: tuple[str, ...] = tuple(FAMILIES)) -> Iterator[dict]:
+    """Training records of every family at random lengths, from a stream disjoint from the evaluation set."""
+    rng = np.random.default_rng(seed + 3_000_017)
+    for i in range(count):
+        family = families[i % len(families)]
+        yield {"id": f"world-{family}-{seed}-{i:06d}", "family": family,
+               "values": significant(family_series(family, rng, random_length(rng)))}
 
 
 def generate_ou(count: int, seed: int, config: OUConfig = OUConfig()) -> Iterator[dict]:
@@ -111,17 +255,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ood-count", type=int, default=60, help="series of other families, for evaluation")
     parser.add_argument("--mix-count", type=int, default=0, help="series of other families added to the training pool")
     parser.add_argument("--mix-families", nargs="+", choices=OOD_FAMILIES, default=list(OOD_FAMILIES))
+    parser.add_argument("--world-count", type=int, default=0,
+                        help=f"series of every family ({len(FAMILIES)}), lengths {MIN_LENGTH}–{MAX_LENGTH}, for training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sigma-max", type=float, default=OUConfig.sigma_max)
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     config = OUConfig(sigma_max=args.sigma_max)
     training_pool = itertools.chain(generate_ou(args.count, args.seed, config),
-                                    generate_mix(args.mix_count, args.seed, tuple(args.mix_families)))
+                                    generate_mix(args.mix_count, args.seed, tuple(args.mix_families)),
+                                    generate_world(args.world_count, args.seed))
     n_ou = run.write_jsonl("series.jsonl", training_pool)
     n_ood = run.write_jsonl("ood_series.jsonl", generate_ood(args.ood_count, args.seed))
     run.record("generate", {"seed": args.seed, "ou": asdict(config), "count": n_ou, "mix_count": args.mix_count,
-                            "mix_families": args.mix_families, "ood_count": n_ood})
+                            "mix_families": args.mix_families, "world_count": args.world_count,
+                            "world_families": list(FAMILIES), "ood_count": n_ood})
     print(json.dumps({"series": n_ou, "ood_series": n_ood, "run": str(run.path)}))
     return 0
 

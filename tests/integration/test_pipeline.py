@@ -27,14 +27,16 @@ def test_pipeline_end_to_end_on_a_tiny_model(tmp_path):
                                      "output": json.dumps({"trend": "The series shows an increasing trend.",
                                                            "noise": "The noise intensity is high.",
                                                            "extrema": "The maximum is at the end."})}) + "\n")
-    stage("training.generate", "--run", run, "--count", "40", "--ood-count", "6")
+    stage("training.generate", "--run", run, "--count", "40", "--world-count", "34", "--ood-count", "6")
+    stage("training.realworld", "--run", run, "--count", "8")
     stage("training.render", "--run", run, "--limit", "3")
     stage("training.annotate", "--run", run, "--teacher", "rules")
     stage("training.annotate", "--run", run, "--teacher", "import", "--file", str(companion), "--out", "teacher.jsonl")
     report = json.loads(stage("training.factcheck", "--run", run, "--source", "teacher.jsonl", "--out", "checked_teacher.jsonl"))
     assert report["agreement"]["noise"] == 0.0 and report["actions"] == {"corrected": 1}
     stage("training.factcheck", "--run", run)
-    stage("training.dataset", "--run", run, "--sources", "checked_teacher.jsonl", "checked.jsonl", "--test", "0.2")
+    stage("training.dataset", "--run", run, "--sources", "checked_teacher.jsonl", "checked.jsonl", "--test", "0.2",
+          "--train-size", "40", "--draw", "cells")
     stage("training.finetune", "--run", run, "--set", f"base={base}", "max_steps=3", "batch_size=2",
           "target_modules=[q_proj,v_proj]", "checkpoint_every=2", "compile=false")
     stage("training.evaluate", "--run", run, "--limit", "4")
@@ -47,7 +49,13 @@ def test_pipeline_end_to_end_on_a_tiny_model(tmp_path):
     assert len(list((run_dir / "charts").glob("*.png"))) == 3
     results = json.loads((run_dir / "eval" / "results.json").read_text())
     assert set(results["models"]) == {"base (paper prompt)", "student (compact prompt)"}
-    assert "| student (compact prompt) | in_distribution |" in (run_dir / "eval" / "report.md").read_text()
+    report = (run_dir / "eval" / "report.md").read_text()
+    assert "| student (compact prompt) | in_distribution |" in report
+    assert "| student (compact prompt) | real_world | 8 |" in report and "trend flat" in report
+    classes = manifest["stages"]["dataset"]["classes"]["train"]
+    assert manifest["stages"]["dataset"]["draw"] == "cells" and manifest["stages"]["dataset"]["teachers"]["train"]["rules"] == 40
+    assert sum(classes["cells"].values()) == sum(manifest["stages"]["dataset"]["teachers"]["train"].values())
+    assert manifest["stages"]["realworld"]["count"] == 8
     for plot in ("loss.png", "accuracy.png", "confusion.png", "ood_by_family.png", "examples.png"):
         assert (run_dir / "eval" / plot).read_bytes()[:4] == b"\x89PNG", plot
     shipped = json.loads((tmp_path / "shipped" / "tsdescribe.json").read_text())

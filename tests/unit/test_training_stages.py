@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import random
 
@@ -34,6 +35,38 @@ def test_ood_families_lengths_and_scales():
     assert {r["family"] for r in records} == set(generate.OOD_FAMILIES)
     assert {len(r["values"]) for r in records} == {64, 200, 500, 1000}
     assert all(np.isfinite(r["values"]).all() for r in records)
+
+
+def test_world_families_are_seeded_finite_and_of_random_length():
+    a = list(generate.generate_world(2 * len(generate.FAMILIES), seed=0))
+    assert a == list(generate.generate_world(2 * len(generate.FAMILIES), seed=0))
+    assert {r["family"] for r in a} == set(generate.FAMILIES)
+    lengths = [len(r["values"]) for r in a]
+    assert min(lengths) >= generate.MIN_LENGTH and max(lengths) <= generate.MAX_LENGTH and len(set(lengths)) > 20
+    assert all(np.isfinite(r["values"]).all() for r in a)
+
+
+def test_the_world_has_flat_series_and_middle_extrema_for_every_label():
+    labels = [facts.compute_features(r["values"]) for r in generate.generate_world(600, seed=1)]
+    for name in facts.CHECKED_FIELDS:
+        shares = {label: sum(f.label(name) == label for f in labels) / len(labels) for label in facts.FIELD_LABELS[name]}
+        assert min(shares.values()) > 0.08, (name, shares)  # the OU world alone has almost no flat series
+
+
+def test_cell_draw_covers_every_cell_and_balances_each_field():
+    records = []
+    for r in [*generate.generate_ou(600, seed=2), *generate.generate_world(3000, seed=2)]:
+        features = facts.compute_features(r["values"])
+        records.append({"levels": [], "features": dataclasses.asdict(features)})
+    drawn = dataset.cell_balanced_subset(records, 600, random.Random(0))
+    table = dataset.class_table(drawn)
+    assert set(table["cells"]) == {dataset.cell_of(r) for r in records}
+    pool = dataset.class_table(records)
+    for name, favoured, others in (("trend", "flat", ("increasing", "decreasing")), ("max", "middle", ("beginning", "end")),
+                                   ("min", "middle", ("beginning", "end"))):
+        # as often as the others, or every one the pool has
+        assert table[name][favoured] >= min(table[name][o] for o in others) or table[name][favoured] == pool[name][favoured]
+    assert max(table["noise"].values()) - min(table["noise"].values()) <= 0.1 * len(drawn), table["noise"]
 
 
 def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
