@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+from service.level_tokens import LevelTokensError, prepare_model_for_levels
+
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 STUDENT_MANIFEST = "tsdescribe.json"
 
@@ -27,12 +29,18 @@ def merge_adapter(base: str, adapter: str | Path, out: Path, manifest: dict | No
 
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    merged.save_pretrained(partial, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base).save_pretrained(partial)
     if manifest is None and (Path(adapter) / STUDENT_MANIFEST).is_file():
         manifest = json.loads((Path(adapter) / STUDENT_MANIFEST).read_text())
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if manifest and manifest.get("prompt_style") == "levels":  # the base as it was trained: level rows added
+        ids = prepare_model_for_levels(model, tokenizer)
+        if manifest.get("level_token_ids") not in (None, ids):
+            raise LevelTokensError(f"the adapter was trained with level token ids {manifest['level_token_ids'][:2]}… "
+                                   f"but this base gives {ids[:2]}…: merge it onto the base it names ({manifest.get('base')})")
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    merged.save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
     if manifest is not None:
         (partial / STUDENT_MANIFEST).write_text(json.dumps({**manifest, "merged": True}, indent=2))
     shutil.rmtree(out, ignore_errors=True)

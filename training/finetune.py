@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from service.cpu import cpu_dtype, torch_dtype_name
+from service.level_tokens import prepare_model_for_levels
 from training.rundir import RunDir
 
 
@@ -145,10 +146,11 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     if dataset_style and dataset_style != config.prompt_style:
         raise SystemExit(f"the dataset was built with prompt style {dataset_style!r} but the config says "
                          f"{config.prompt_style!r}; rebuild it or pass --set prompt_style={dataset_style}")
-    train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
-    validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
     dtype = cpu_dtype(config.dtype, on_cpu=not torch.cuda.is_available())
     model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, torch_dtype_name(dtype)))
+    level_ids = prepare_model_for_levels(model, tokenizer) if config.prompt_style == "levels" else None
+    train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
+    validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
     checkpoint = run.path / "checkpoints" / "last"
     state = {"step": 0, "losses": []}
     if (checkpoint / "adapter_config.json").exists():
@@ -158,7 +160,9 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     else:
         lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                           target_modules=config.target_modules, task_type="CAUSAL_LM",
-                          layers_to_transform=adapted_layers(config.first_layer, model.config.num_hidden_layers))
+                          layers_to_transform=adapted_layers(config.first_layer, model.config.num_hidden_layers),
+                          # the level rows train as themselves; a tied output layer shares them (peft ties them)
+                          trainable_token_indices={"embed_tokens": level_ids} if level_ids else None)
         model = get_peft_model(model, lora)
     model.train()
     width = None
@@ -207,11 +211,11 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     bar.close()
     validation_loss = evaluate_loss(model, validation, config, pad_id, width) if validation else None
     adapter_dir = run.path / "adapter"
-    model.save_pretrained(adapter_dir)
+    model.save_pretrained(adapter_dir, save_embedding_layers=False)  # the level rows only, not the whole matrix
     tokenizer.save_pretrained(adapter_dir)
     result = {"steps": state["step"], "train_examples": len(train), "final_loss": state["losses"][-1] if state["losses"] else None,
               "validation_loss": validation_loss, "seconds": round(time.monotonic() - started, 1),
-              "dtype": str(model.dtype).removeprefix("torch.")}
+              "dtype": str(model.dtype).removeprefix("torch."), "level_token_ids": level_ids}
     (run.path / "train_log.json").write_text(json.dumps({"losses": state["losses"], **result}))
     return result
 
@@ -224,7 +228,7 @@ def save_checkpoint(model, optimizer, state: dict, path: Path) -> None:
 
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
+    model.save_pretrained(partial, save_embedding_layers=False)
     torch.save(optimizer.state_dict(), partial / "optimizer.pt")
     (partial / "state.json").write_text(json.dumps(state))
     shutil.rmtree(path, ignore_errors=True)

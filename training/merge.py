@@ -27,6 +27,7 @@ def student_manifest(run: RunDir) -> dict:
         "base": config.get("base"),
         "prompt_style": config.get("prompt_style", "paper"),
         "trained_length": 128,
+        "level_token_ids": finetune.get("level_token_ids"),
         "data_hash": stages.get("dataset", {}).get("hash"),
         "data_counts": stages.get("dataset", {}).get("counts"),
         "finetune": {k: finetune.get(k) for k in ("steps", "train_examples", "final_loss", "validation_loss", "seconds")},

@@ -6,8 +6,15 @@ import re
 from collections.abc import Callable
 
 SERIES_MARKER = "Series:"
-# After the marker: separators that open the list (kept in the head: tokenizers merge ' ['), then digits and separators.
-SERIES_RUN = re.compile(r"[ ,\[\]\n]*([0-9][0-9 ,\[\]\n]*)")
+# After the marker: separators that open the list (kept in the head: tokenizers merge ' ['), then digits and separators,
+# or level tokens ('<L07>', prompt style "levels").
+SERIES_RUN = re.compile(r"[ ,\[\]\n]*((?:<L[0-9]{2}>)+|[0-9][0-9 ,\[\]\n]*)")
+LEVEL_UNIT = re.compile(r"<L[0-9]{2}>")
+
+
+def units(series: str) -> list[str] | str:
+    """What maps to one id each: the characters of a digit series, the level tokens of a levels series."""
+    return LEVEL_UNIT.findall(series) if series.startswith("<") else series
 
 
 def split_series(text: str) -> tuple[str, str, str] | None:
@@ -41,7 +48,7 @@ class PromptIds:
         frame = self.frames.get((head, tail), ())
         if frame:
             try:
-                return [*frame[0], *map(self.char_ids.__getitem__, series), *frame[1]]
+                return [*frame[0], *map(self.char_ids.__getitem__, units(series)), *frame[1]]
             except KeyError:  # a character not seen yet: learn it from a full encode
                 pass
         ids = self.encode(text)
@@ -61,7 +68,8 @@ class PromptIds:
         return head_ids, tail_ids
 
     def learn_chars(self, series_ids: list[int], series: str) -> bool:
-        """Record one id per character; False (and nothing recorded) if the ids don't line up one to one."""
+        """Record one id per character (or level token); False (and nothing recorded) if they don't line up one to one."""
+        series = units(series)
         if len(series_ids) != len(series):
             return False
         pairs = dict(self.char_ids)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 import uuid
+from pathlib import Path
 
 from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
 from service.backends.prompt_ids import PromptIds
@@ -80,6 +82,8 @@ class VLLMBackend:
 
             self.model_path = str(await asyncio.to_thread(merged_model_dir, s.model_path, s.adapter, s.merge_cache_dir))
             log.info("adapter %s merged into %s", s.adapter, self.model_path)
+        if s.prompt_style == "levels":
+            await asyncio.to_thread(self.check_level_tokens)
         # Built off the event loop so /health and /ready answer while the weights load.
         self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self.engine_args())
         self.tokenizer = self.engine.get_tokenizer()
@@ -88,6 +92,21 @@ class VLLMBackend:
             await self.engine.add_lora(self.lora_request)
         self.load_seconds = time.monotonic() - started
         log.info("vLLM engine ready in %.1f s (cpu=%s, dtype=%s)", self.load_seconds, self.is_cpu, self.dtype)
+
+    def check_level_tokens(self) -> None:
+        """A 'levels' student needs its added tokens in the served tokenizer, and a merged model: vLLM's LoRA cannot
+        carry the embedding rows they were trained in."""
+        from transformers import AutoTokenizer
+
+        from service.level_tokens import LevelTokensError, check_student, level_token_ids
+
+        if self.adapter_mode == "lora":
+            raise LevelTokensError("a student of prompt style 'levels' carries trained embedding rows that vLLM's LoRA "
+                                   "mode cannot load; serve it with TSD_ADAPTER_MODE=merge (or auto on CPU)")
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        level_token_ids(tokenizer)
+        check_student(self.settings.student_manifest() if self.adapter_mode != "merged" else
+                      _manifest_of(self.model_path), tokenizer)
 
     def sampling_params(self, params: GenerationParams):
         """vLLM SamplingParams; never a per-request seed on the CPU engine (it kills the engine core)."""
@@ -177,3 +196,10 @@ class VLLMBackend:
             "max_num_seqs": self.settings.max_num_seqs,
             "max_num_batched_tokens": self.settings.max_num_batched_tokens,
         }
+
+
+def _manifest_of(directory: str) -> dict | None:
+    from service.adapters import STUDENT_MANIFEST
+
+    path = Path(directory) / STUDENT_MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None

