@@ -80,7 +80,8 @@ async def describe_encoded(
         description = parse_description(generation.text)
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
-    features = features or facts.compute_features(encoded.values)
+    if features is None:
+        features = facts.compute_features(encoded.values)
     check = None
     if options.self_check or options.repair:
         check = facts.check(description, features)

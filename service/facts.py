@@ -10,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from service.schema import Description
-from service.series import ENCODED_MAX, NEAR_CONSTANT_SPAN, is_near_constant
+from service.series import ENCODED_MAX, NEAR_CONSTANT_SPAN, is_near_constant, without_overflow
 
 REFERENCE_LENGTH = 128  # the rules' thresholds are stated for 128 points
 EDGE_POINTS = 20  # mean of the first/last 20 of 128 points
@@ -61,10 +61,8 @@ def decimation_index(size: int, k: int) -> np.ndarray:
 
 def rescaled_columns(columns: np.ndarray) -> np.ndarray:
     """Each column min–max rescaled to the 0–99.9999 scale the thresholds are stated in (a constant column is 0)."""
+    columns = without_overflow(columns)
     magnitude = float(np.max(np.abs(columns)))
-    if not np.isfinite(float(columns.max()) - float(columns.min())):
-        columns = columns / magnitude  # avoid overflow of high - low near float max
-        magnitude = 1.0
     low = columns.min(axis=0)
     span = columns.max(axis=0) - low
     varies = span > NEAR_CONSTANT_SPAN * magnitude

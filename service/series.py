@@ -118,6 +118,13 @@ def is_near_constant(values: np.ndarray) -> bool:
     return np.isfinite(span) and span <= NEAR_CONSTANT_SPAN * max(abs(low), abs(high))
 
 
+def without_overflow(values: np.ndarray) -> np.ndarray:
+    """The values divided by their largest magnitude where high − low would overflow (near float max), else as given."""
+    if np.isfinite(float(values.max()) - float(values.min())):
+        return values
+    return values / np.max(np.abs(values))
+
+
 def rescale_levels(values: np.ndarray) -> np.ndarray:
     """Min–max rescale to [0, 99.9999] and floor to integer levels; a (near-)constant series maps to 0.
 
@@ -125,12 +132,9 @@ def rescale_levels(values: np.ndarray) -> np.ndarray:
     moved one level in), so finding an extremum is finding one unmistakable level."""
     if is_near_constant(values):
         return np.zeros(values.size, dtype=np.int64)
-    low, high = float(values.min()), float(values.max())
-    span = high - low
-    if not np.isfinite(span):
-        values = values / np.max(np.abs(values))  # avoid overflow of high - low near float max
-        low, span = float(values.min()), float(values.max() - values.min())
-    scaled = (values - low) / span * ENCODED_MAX
+    values = without_overflow(values)
+    low = float(values.min())
+    scaled = (values - low) / (float(values.max()) - low) * ENCODED_MAX
     levels = np.clip(np.floor(scaled), 1, ENCODED_LEVELS - 2).astype(np.int64)
     levels[int(np.argmax(values))], levels[int(np.argmin(values))] = ENCODED_LEVELS - 1, 0
     return levels
