@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,15 +17,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import logs
 from service.admin import router as admin_router
-from service.admission import Admission, DeadlineExceeded, Overloaded, RateLimited, RateLimiter
-from service.backends import Backend, EngineDead, EngineUnavailable, UnsupportedRequest, make_backend
-from service.deployment import Deployed, DeploymentBusy, DeploymentError, Deployments
-from service.describe import ModelOutputError
+from service.admission import Admission, RateLimiter
+from service.backends import Backend, make_backend
+from service.deployment import Deployed, Deployments
+from service.errors import EngineDead, EngineUnavailable, ModelOutputError, ServiceError
 from service.logs import request_id_from
 from service.metrics import Metrics
 from service.routes import router
-from service.series import SeriesError, tokens_per_digit
+from service.security import Unauthorized, caller_identity
+from service.series import tokens_per_digit
 from service.settings import Settings
+from service.state import ServiceState
 
 log = logging.getLogger("service")
 DESCRIBE_ROUTES = ("/describe", "/describe/batch")
@@ -38,9 +41,8 @@ def service_version() -> str:
         return "dev"
 
 
-async def load_backend(app: FastAPI) -> None:
+async def load_backend(state: ServiceState) -> None:
     """Start the engine; on failure record why and ask the server to stop."""
-    state = app.state
     backend = state.deployments.active.backend
     try:
         await backend.start()
@@ -59,6 +61,20 @@ async def load_backend(app: FastAPI) -> None:
             state.on_load_failure()
 
 
+async def watch_engine(state: ServiceState, every_s: float) -> None:
+    """Exit on engine death even when no request comes to notice it (a health probe alone restarts nothing)."""
+    while state.engine_death is None:
+        await asyncio.sleep(every_s)
+        if not state.ready:
+            continue
+        try:
+            await state.deployments.active.backend.check_health()
+        except EngineDead as error:
+            state.engine_died(str(error))
+        except EngineUnavailable:
+            pass  # a remote engine out of reach may come back; /health reports it
+
+
 def create_app(
     settings: Settings | None = None,
     backend: Backend | None = None,
@@ -71,13 +87,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        loading = asyncio.create_task(load_backend(app))
-        app.state.loading = loading
+        state.loading = asyncio.create_task(load_backend(state))
+        watcher = asyncio.create_task(watch_engine(state, settings.engine_watch_s))
         try:
             yield
         finally:
-            loading.cancel()
-            await app.state.deployments.active.backend.close()
+            state.loading.cancel()
+            watcher.cancel()
+            await state.deployments.active.backend.close()
 
     app = FastAPI(
         title="tsdescribe",
@@ -85,24 +102,25 @@ def create_app(
         description="Short, checked JSON descriptions of numeric time series by a distilled language model.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.deployments = Deployments(Deployed(settings, backend or backend_factory(settings)), backend_factory)
-    app.state.metrics = Metrics()
-    app.state.ready = False
-    app.state.load_error = None
-    app.state.tokens_per_digit = None
-    app.state.on_load_failure = on_load_failure
-    app.state.on_engine_death = on_engine_death
-    app.state.engine_death = None
-    app.state.admission = Admission(settings.max_in_flight, settings.max_queue)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.metrics.queued.set_function(lambda: app.state.admission.waiting)
-    app.state.version = service_version()
+    admission = Admission(settings.max_in_flight, settings.max_queue, settings.max_points_held)
+    state = ServiceState(
+        settings=settings,
+        deployments=Deployments(Deployed(settings, backend or backend_factory(settings)), backend_factory),
+        metrics=Metrics(),
+        admission=admission,
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute, max_callers=settings.rate_limit_callers),
+        version=service_version(),
+        on_load_failure=on_load_failure,
+        on_engine_death=on_engine_death,
+    )
+    state.metrics.queued.set_function(lambda: admission.waiting)
+    app.state.service = state
     app.include_router(router)
     app.include_router(admin_router)
     add_error_handlers(app)
-    app.add_middleware(ObserveRequests)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyGate, hashes=settings.api_key_hashes)
+    app.add_middleware(ObserveRequests)  # outermost: every response, 401 and 413 included, is logged and counted
     return app
 
 
@@ -138,7 +156,7 @@ def validation_message(exc: RequestValidationError) -> str:
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Map domain and engine errors to HTTP, once."""
+    """Map request validation, Starlette's HTTP errors and the service's exception tree to HTTP, once."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -150,51 +168,16 @@ def add_error_handlers(app: FastAPI) -> None:
             return error(400, "request body could not be parsed; send UTF-8 encoded JSON")
         return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(SeriesError)
-    async def invalid_series(request: Request, exc: SeriesError):
-        return error(422, str(exc))
-
-    @app.exception_handler(UnsupportedRequest)
-    async def unsupported(request: Request, exc: UnsupportedRequest):
-        return error(422, str(exc))
-
-    @app.exception_handler(EngineUnavailable)
-    async def unavailable(request: Request, exc: EngineUnavailable):
-        state = request.app.state
-        if isinstance(exc, EngineDead) and state.engine_death is None:
-            state.engine_death = str(exc)
-            log.error("engine died: %s; stopping so that the orchestrator restarts this instance", exc)
-            if state.on_engine_death:
-                state.on_engine_death()
-        return error(503, str(exc), headers={"Retry-After": "5"})
-
-    @app.exception_handler(Overloaded)
-    async def overloaded(request: Request, exc: Overloaded):
-        request.app.state.metrics.rejected.labels("overloaded").inc()
-        return error(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(RateLimited)
-    async def rate_limited(request: Request, exc: RateLimited):
-        request.app.state.metrics.rejected.labels("rate_limited").inc()
-        return error(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(DeadlineExceeded)
-    async def deadline(request: Request, exc: DeadlineExceeded):
-        request.app.state.metrics.rejected.labels("deadline").inc()
-        return error(504, str(exc))
-
-    @app.exception_handler(DeploymentError)
-    async def bad_deployment(request: Request, exc: DeploymentError):
-        return error(422, str(exc))
-
-    @app.exception_handler(DeploymentBusy)
-    async def busy_deployment(request: Request, exc: DeploymentBusy):
-        return error(409, str(exc))
-
-    @app.exception_handler(ModelOutputError)
-    async def bad_model_output(request: Request, exc: ModelOutputError):
-        request.app.state.metrics.model_errors.inc()
-        return error(502, str(exc))
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError):
+        state: ServiceState = request.app.state.service
+        if isinstance(exc, EngineDead):
+            state.engine_died(str(exc))
+        if isinstance(exc, ModelOutputError):
+            state.metrics.model_errors.inc()
+        if exc.reason is not None:
+            state.metrics.rejected.labels(exc.reason).inc()
+        return error(exc.status, str(exc), headers=exc.headers())
 
 
 def _plain_errors(exc: RequestValidationError) -> list[dict]:
@@ -224,7 +207,7 @@ class ObserveRequests:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        metrics: Metrics = scope["app"].state.metrics
+        metrics: Metrics = scope["app"].state.service.metrics
         header = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
         rid = request_id_from(header.decode("latin-1") if header is not None else None)
         token = logs.request_id.set(rid)
@@ -232,10 +215,12 @@ class ObserveRequests:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_with_id(message):
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
                 headers = with_app_timing(message.get("headers", []), time.perf_counter() - started)
                 message = {**message, "headers": [*headers, (b"x-request-id", rid.encode())]}
             await send(message)
@@ -244,6 +229,13 @@ class ObserveRequests:
             metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid})
+            if not started_response:
+                await send_with_id({"type": "http.response.start", "status": 500,
+                                    "headers": [(b"content-type", b"application/json")]})
+                await send_with_id({"type": "http.response.body",
+                                    "body": b'{"detail": "internal error; the request id in X-Request-Id is logged"}'})
         finally:
             if describing:
                 metrics.in_flight.dec()
@@ -256,6 +248,33 @@ class ObserveRequests:
                 log.info("request", extra={"request_id": rid, "method": scope["method"], "path": scope["path"],
                                            "status": status, "ms": round(seconds * 1000, 1)})
             logs.request_id.reset(token)
+
+
+async def send_json(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    """A JSON error answered by a middleware, before the app has read the body."""
+    body = json.dumps({"detail": detail}).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ApiKeyGate:
+    """401 for the describe routes before the body is read or parsed: unauthenticated callers cost no parsing."""
+
+    def __init__(self, app, hashes: list[str]):
+        self.app = app
+        self.hashes = hashes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not self.hashes or scope["path"] not in DESCRIBE_ROUTES:
+            return await self.app(scope, receive, send)
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        try:
+            caller_identity(authorization, None, self.hashes)
+        except Unauthorized as refused:
+            return await send_json(send, refused.status, str(refused), refused.headers())
+        return await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -298,7 +317,4 @@ class BodySizeLimit:
                 raise
 
     async def reject(self, send):
-        body = f'{{"detail": "request body exceeds {self.max_bytes} bytes; send fewer or shorter series"}}'.encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, f"request body exceeds {self.max_bytes} bytes; send fewer or shorter series")

@@ -13,18 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.adapters import ADAPTER_FILES, STUDENT_MANIFEST
-from service.backends.base import Backend, EngineUnavailable
+from service.backends.base import Backend
+from service.errors import DeploymentBusy, DeploymentError, EngineUnavailable
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class DeploymentError(ValueError):
-    """An activation the operator can fix: unknown adapter directory, missing files, nothing to roll back to."""
-
-
-class DeploymentBusy(RuntimeError):
-    """Another activation is already running."""
 
 
 def adapter_version(adapter: str | None) -> dict | None:
@@ -60,13 +53,15 @@ class Deployed:
     activated_at: float = field(default_factory=time.time)
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    version: dict | None = None  # of the files loaded, read once: /info never hashes on the event loop
+    manifest: dict | None = None
 
     def __post_init__(self) -> None:
         self.idle.set()
-
-    @property
-    def version(self) -> dict | None:
-        return adapter_version(self.settings.adapter)
+        if self.version is None:
+            self.version = adapter_version(self.settings.adapter)
+        if self.manifest is None:
+            self.manifest = self.settings.student_manifest()
 
 
 class Deployments:
@@ -75,6 +70,7 @@ class Deployments:
     def __init__(self, active: Deployed, make_backend: Callable[[Settings], Backend]):
         self.active = active
         self.previous_adapter: str | None = None
+        self.previous_version: dict | None = None
         self.has_previous = False
         self.make_backend = make_backend
         self.swapping = asyncio.Lock()
@@ -102,6 +98,7 @@ class Deployments:
         async with self.swapping:
             current = self.active
             settings = settings_for(current.settings, adapter)
+            version = await asyncio.to_thread(adapter_version, adapter)  # read before the engine loads the files
             backend = self.make_backend(settings)
             started = time.monotonic()
             try:
@@ -110,9 +107,10 @@ class Deployments:
                 await backend.close()
                 raise EngineUnavailable(f"the new version failed to load ({type(error).__name__}: {error}); "
                                         "the current version keeps serving") from error
-            fresh = Deployed(settings, backend)
+            fresh = Deployed(settings, backend, version=version, manifest=settings.student_manifest())
             self.active = fresh
-            self.previous_adapter, self.has_previous = current.settings.adapter, True
+            self.previous_adapter, self.previous_version, self.has_previous = (current.settings.adapter,
+                                                                               current.version, True)
             self.history.append({"version": fresh.version, "load_seconds": round(time.monotonic() - started, 1),
                                  "at": fresh.activated_at})
             log.info("activated adapter %s; draining %d request(s) on the previous version", adapter,

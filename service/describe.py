@@ -9,14 +9,11 @@ from dataclasses import dataclass
 
 from service import facts, prompt, series
 from service.backends.base import Backend, GenerationParams
+from service.errors import ModelOutputError
 from service.schema import Description, description_json_schema, parse_description
 from service.settings import Settings
 
 JSON_SCHEMA = description_json_schema()
-
-
-class ModelOutputError(RuntimeError):
-    """The engine's output could not be read as a description (a server-side fault, not the client's)."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +97,34 @@ async def describe_encoded(
     )
 
 
-async def describe_many(
-    batch: Sequence[Sequence[float | None]], options: DescribeOptions, backend: Backend, settings: Settings
-) -> list[DescribeResult]:
-    """Validate every series first (one bad series fails the call before any engine work), then run concurrently."""
+def prepare_batch(
+    batch: Sequence[Sequence[float | None]], options: DescribeOptions, settings: Settings
+) -> list[series.EncodedSeries]:
+    """Validate and encode every series of a batch (one bad series fails the call, naming its index)."""
     encoded = []
     for index, values in enumerate(batch):
         try:
             encoded.append(prepare(values, options, settings))
         except series.SeriesError as error:
             raise series.SeriesError(f"batch item {index}: {error}") from None
-    return list(await asyncio.gather(*(describe_encoded(e, options, backend, settings) for e in encoded)))
+    return encoded
+
+
+async def describe_all(
+    encoded: Sequence[series.EncodedSeries], options: DescribeOptions, backend: Backend, settings: Settings
+) -> list[DescribeResult]:
+    """Describe encoded series concurrently; the first failure cancels the others, and this returns (or raises)
+    only once every one has ended, so the caller's place on the engine is never freed under running work."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(describe_encoded(e, options, backend, settings)) for e in encoded]
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def describe_many(
+    batch: Sequence[Sequence[float | None]], options: DescribeOptions, backend: Backend, settings: Settings
+) -> list[DescribeResult]:
+    """Validate every series first (one bad series fails the call before any engine work), then run concurrently."""
+    return await describe_all(prepare_batch(batch, options, settings), options, backend, settings)

@@ -10,12 +10,12 @@ import uuid
 from contextvars import ContextVar
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
-_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def request_id_from(header: str | None) -> str:
     """The caller's X-Request-Id when it is a sane token, else a fresh one."""
-    return header if header and _VALID_ID.match(header) else uuid.uuid4().hex
+    return header if header and _VALID_ID.fullmatch(header) else uuid.uuid4().hex
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,17 +7,17 @@ import os
 import platform
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import api
-from service.admission import DeadlineExceeded
-from service.backends.base import EngineUnavailable
 from service.deployment import Deployed
-from service.describe import DescribeOptions, DescribeResult, describe, describe_many
+from service.describe import DescribeOptions, DescribeResult, describe_all, describe_encoded, prepare, prepare_batch
+from service.errors import DeadlineExceeded, EngineUnavailable, SeriesError, ShuttingDown
 from service.security import require_api_key
-from service.series import SeriesError
+from service.series import EncodedSeries
+from service.state import ServiceState, service_state
 
 router = APIRouter()
 INDEX_PAGE = Path(__file__).parent / "static" / "index.html"
@@ -61,33 +61,49 @@ def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResp
     )
 
 
-def check_ready(request: Request) -> None:
-    state = request.app.state
+def check_ready(state: ServiceState) -> None:
+    if state.draining:
+        raise ShuttingDown("this instance is shutting down; retry (another instance, or this one restarted, will answer)")
     if not state.ready:
         raise EngineUnavailable(state.load_error or "model is still loading; retry shortly")
 
 
-async def admitted(request: Request, caller: str, weight: int, work):
-    """Rate limit, a place on the engine (or 429), the deadline (or 504), and the deployment it runs on."""
-    state = request.app.state
-    check_ready(request)
+async def admitted(state: ServiceState, caller: str, encoded: list[EncodedSeries], work):
+    """Rate limit, a place on the engine (or 429), the deadline (or 504; on SIGTERM 503), and the deployment it runs
+    on. Series are validated before this, so nothing invalid waits in the queue; the rate budget is charged only for
+    series that reach the engine."""
+    check_ready(state)
+    weight, points = len(encoded), sum(e.input_length for e in encoded)
     state.rate_limiter.spend(caller, weight)
+    reached = False
     try:
-        async with asyncio.timeout(state.settings.request_timeout_s):
-            async with state.admission.slot(weight), state.deployments.lease() as deployed:
-                return deployed, await work(deployed)
+        async with asyncio.timeout(state.settings.request_timeout_s) as deadline:
+            state.deadlines.add(deadline)
+            try:
+                async with state.admission.slot(weight, points), state.deployments.lease() as deployed:
+                    reached = True
+                    return deployed, await work(deployed)
+            finally:
+                state.deadlines.discard(deadline)
     except TimeoutError:
+        if state.draining:
+            raise ShuttingDown("this instance shut down before the request finished; retry") from None
         raise DeadlineExceeded(f"no answer within {state.settings.request_timeout_s:g} s; the request was "
                                "cancelled (retry later, or send fewer series per call)") from None
+    finally:
+        if not reached:
+            state.rate_limiter.refund(caller, weight)
 
 
 @router.post("/describe", response_model=api.DescribeResponse, responses=ERRORS, tags=["describe"])
-async def describe_one(body: api.DescribeRequest, request: Request, response: Response,
-                       caller: str = Depends(require_api_key)) -> api.DescribeResponse:
+async def describe_one(body: api.DescribeRequest, response: Response, caller: str = Depends(require_api_key),
+                       state: ServiceState = Depends(service_state)) -> api.DescribeResponse:
     """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
+    options = options_of(body)
+    encoded = prepare(body.series, options, state.deployments.active.settings)
     deployed, result = await admitted(
-        request, caller, 1, lambda d: describe(body.series, options_of(body), d.backend, d.settings))
-    request.app.state.metrics.record_result(result)
+        state, caller, [encoded], lambda d: describe_encoded(encoded, options, d.backend, d.settings))
+    state.metrics.record_result(result)
     # What the engine took vs the whole describe step: a client can see the service's own overhead per request.
     response.headers["Server-Timing"] = (f"engine;dur={result.engine_seconds * 1000:.2f}, "
                                          f"describe;dur={result.seconds * 1000:.2f}")
@@ -95,18 +111,18 @@ async def describe_one(body: api.DescribeRequest, request: Request, response: Re
 
 
 @router.post("/describe/batch", response_model=api.BatchResponse, responses=ERRORS, tags=["describe"])
-async def describe_batch(body: api.BatchRequest, request: Request,
-                         caller: str = Depends(require_api_key)) -> api.BatchResponse:
+async def describe_batch(body: api.BatchRequest, caller: str = Depends(require_api_key),
+                         state: ServiceState = Depends(service_state)) -> api.BatchResponse:
     """Describe several series concurrently on the engine."""
-    if len(body.series) > request.app.state.settings.max_batch:
-        raise SeriesError(f"batch has {len(body.series)} series; send at most {request.app.state.settings.max_batch} "
-                          "per call")
+    if len(body.series) > state.settings.max_batch:
+        raise SeriesError(f"batch has {len(body.series)} series; send at most {state.settings.max_batch} per call")
+    options = options_of(body)
+    encoded = prepare_batch(body.series, options, state.deployments.active.settings)
     deployed, results = await admitted(
-        request, caller, len(body.series),
-        lambda d: describe_many(body.series, options_of(body), d.backend, d.settings))
+        state, caller, encoded, lambda d: describe_all(encoded, options, d.backend, d.settings))
     model = model_out(deployed)
     for result in results:
-        request.app.state.metrics.record_result(result)
+        state.metrics.record_result(result)
     return api.BatchResponse(
         results=[response_of(r, model) for r in results],
         usage=api.UsageOut(
@@ -123,9 +139,8 @@ async def index() -> HTMLResponse:
 
 
 @router.get("/health", tags=["operations"])
-async def health(request: Request) -> JSONResponse:
+async def health(state: ServiceState = Depends(service_state)) -> JSONResponse:
     """Alive, and the engine is not dead (a loading engine is healthy but not ready)."""
-    state = request.app.state
     if state.load_error or state.engine_death:
         return JSONResponse({"status": "unhealthy", "detail": state.load_error or state.engine_death}, status_code=503)
     if state.ready:
@@ -137,9 +152,10 @@ async def health(request: Request) -> JSONResponse:
 
 
 @router.get("/ready", tags=["operations"])
-async def ready(request: Request) -> JSONResponse:
-    """200 once the model is loaded; 503 before."""
-    state = request.app.state
+async def ready(state: ServiceState = Depends(service_state)) -> JSONResponse:
+    """200 once the model is loaded; 503 before, and while draining after SIGTERM."""
+    if state.draining:
+        return JSONResponse({"status": "draining", "detail": "shutting down"}, status_code=503)
     if not state.ready:
         detail = state.load_error or "model is loading"
         return JSONResponse({"status": "not ready", "detail": detail}, status_code=503)
@@ -147,22 +163,21 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-async def metrics(request: Request) -> Response:
+async def metrics(state: ServiceState = Depends(service_state)) -> Response:
     """Prometheus metrics."""
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/info", tags=["operations"])
-async def info(request: Request) -> dict:
-    """Model, adapter, engine, versions and the settings that shape answers."""
-    state = request.app.state
+async def info(state: ServiceState = Depends(service_state)) -> dict:
+    """Model, adapter, engine, versions and the settings that shape answers (what is loaded, not what is on disk)."""
     active = state.deployments.active
     s = active.settings
     import fastapi
 
     return {
         "model": {"name": s.model_name, "path": s.model_path, "adapter": s.adapter, "preset": s.preset,
-                  "version": active.version, "activated_at": active.activated_at, "student": s.student_manifest()},
+                  "version": active.version, "activated_at": active.activated_at, "student": active.manifest},
         "backend": active.backend.info() if state.ready else {"engine": s.backend, "loading": True},
         "ready": state.ready,
         "pid": os.getpid(),

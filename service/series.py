@@ -8,14 +8,13 @@ from typing import Literal
 
 import numpy as np
 
+from service.errors import SeriesError
+
 ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value within two digits
 ENCODED_LEVELS = 100  # 00–99
 NEAR_CONSTANT_SPAN = 1e-9  # relative span under which a series counts as constant (100 ± 1e-12 is)
 MissingPolicy = Literal["reject", "interpolate"]
 
-
-class SeriesError(ValueError):
-    """A series the client sent cannot be described; the message says what to fix."""
 
 
 @dataclass(frozen=True)

@@ -72,15 +72,26 @@ class Settings(BaseSettings):
     # admission and access
     max_in_flight: int = Field(default=64, description="series running on the engine at once")
     max_queue: int = Field(default=256, description="series waiting for a place; beyond it 429 at once")
+    max_points_held: int | None = Field(
+        default=4_000_000, description="points of running and queued series held in memory (≈ 40 B each); beyond "
+        "it 429 at once (a single request always fits); None: no bound")
     request_timeout_s: float = Field(default=120.0, description="per-request deadline; past it 504")
     api_key_hashes: list[str] = Field(default_factory=list, description="SHA-256 of accepted Bearer keys; empty: open")
     rate_limit_per_minute: int | None = Field(default=None, description="series per minute per API key (or client)")
-    drain_seconds: int = Field(default=30, description="SIGTERM: time to finish in-flight requests")
+    rate_limit_callers: int = Field(default=10_000, description="rate windows kept (least recently used dropped)")
+    drain_seconds: int = Field(default=30, description="SIGTERM: time to finish running requests (queued ones get "
+                               "503 at once); keep it below the orchestrator's grace period")
+    engine_watch_s: float = Field(default=2.0, description="how often a watcher checks the engine is alive")
 
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 8 * 1024 * 1024
+    max_connections: int | None = Field(default=1024, description="open connections and tasks; beyond it uvicorn "
+                                        "answers 503 (its limit_concurrency)")
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="proxies whose X-Forwarded-For is trusted for the client address (rate limits by "
+        "address); unset: the peer address is the client")
     log_level: str = "info"
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"  # uvicorn's loop; auto: uvloop when installed
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from service.errors import EngineDead, EngineUnavailable, UnsupportedRequest
+
+__all__ = ["Backend", "EngineDead", "EngineUnavailable", "Generation", "GenerationParams", "UnsupportedRequest"]
+
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -25,18 +29,6 @@ class Generation:
     completion_tokens: int
     finish_reason: str | None = None
     engine_seconds: float | None = None  # inside the engine alone (no tokenization), when the backend can tell
-
-
-class EngineUnavailable(RuntimeError):
-    """The engine is not loaded, died, or cannot be reached: retry later or elsewhere."""
-
-
-class EngineDead(EngineUnavailable):
-    """The engine died and won't come back: the process should exit so that it is restarted."""
-
-
-class UnsupportedRequest(ValueError):
-    """The request asks for something this engine cannot do (a client-side fix exists)."""
 
 
 class Backend(Protocol):

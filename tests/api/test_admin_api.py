@@ -3,43 +3,13 @@
 import asyncio
 import json
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from service.app import create_app
 from service.security import hash_key
 from service.settings import Settings
-from tests.api.conftest import ScriptedBackend
+from tests.api.conftest import SlowBackend
 
 KEY = {"X-Admin-Key": "s3cret"}
-
-
-class SlowBackend(ScriptedBackend):
-    """Takes time to load and to answer, and remembers whether it was closed while still answering."""
-
-    def __init__(self, settings):
-        super().__init__()
-        self.settings = settings
-        self.active = 0
-        self.closed = False
-        self.closed_while_busy = False
-
-    async def start(self):
-        await asyncio.sleep(0.2)
-
-    async def generate(self, messages, params):
-        assert not self.closed, "request reached a closed engine"
-        self.active += 1
-        try:
-            await asyncio.sleep(0.05)
-            return await super().generate(messages, params)
-        finally:
-            self.active -= 1
-
-    async def close(self):
-        self.closed_while_busy |= self.active > 0
-        self.closed = True
 
 
 def make_adapter(root, name, style="compact"):
@@ -59,21 +29,17 @@ def adapters(tmp_path):
 
 
 @pytest.fixture
-async def admin_app(adapters):
+async def admin_app(adapters, make_client):
     built = []
 
     def factory(settings):
-        built.append(SlowBackend(settings))
+        built.append(SlowBackend(settings, load_seconds=0.2))
         return built[-1]
 
     settings = Settings(preset="smollm2-135m", adapter=str(adapters / "student" / "v1"), adapters_dir=str(adapters),
                         admin_key_hash=hash_key("s3cret"))
-    app = create_app(settings, backend_factory=factory)
-    async with LifespanManager(app) as manager:
-        await app.state.loading
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
-            yield client, built
+    _, client = await make_client(settings=settings, backend_factory=factory)
+    return client, built
 
 
 async def test_admin_is_disabled_without_a_key_and_refuses_a_wrong_one(admin_app, client):
@@ -146,7 +112,7 @@ async def test_a_second_activation_while_one_runs_gets_409(admin_app):
     assert (await first).status_code == 200
 
 
-async def test_a_version_that_fails_to_load_leaves_the_current_one_serving(adapters):
+async def test_a_version_that_fails_to_load_leaves_the_current_one_serving(adapters, make_client):
     class Broken(SlowBackend):
         async def start(self):
             raise RuntimeError("weights are corrupt")
@@ -154,17 +120,14 @@ async def test_a_version_that_fails_to_load_leaves_the_current_one_serving(adapt
     built = []
 
     def factory(settings):
-        built.append((Broken if len(built) else SlowBackend)(settings))
+        built.append((Broken if len(built) else SlowBackend)(settings, load_seconds=0.2))
         return built[-1]
 
     settings = Settings(preset="smollm2-135m", adapter=str(adapters / "student" / "v1"), adapters_dir=str(adapters),
                         admin_key_hash=hash_key("s3cret"))
-    app = create_app(settings, backend_factory=factory)
-    async with LifespanManager(app) as manager:
-        await app.state.loading
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as admin:
-            r = await admin.post("/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY)
-            assert r.status_code == 503 and "weights are corrupt" in r.json()["detail"]
-            r = await admin.post("/describe", json={"series": list(range(32))})
-            assert r.status_code == 200 and r.json()["model"]["adapter"].endswith("v1")
-            assert 'tsd_adapter_activations_total{result="failed"} 1.0' in (await admin.get("/metrics")).text
+    _, admin = await make_client(settings=settings, backend_factory=factory)
+    r = await admin.post("/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY)
+    assert r.status_code == 503 and "weights are corrupt" in r.json()["detail"]
+    r = await admin.post("/describe", json={"series": list(range(32))})
+    assert r.status_code == 200 and r.json()["model"]["adapter"].endswith("v1")
+    assert 'tsd_adapter_activations_total{result="failed"} 1.0' in (await admin.get("/metrics")).text

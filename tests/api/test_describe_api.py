@@ -1,11 +1,7 @@
 import asyncio
 
-import httpx
 import numpy as np
 import pytest
-from asgi_lifespan import LifespanManager
-
-from service.app import create_app
 
 SERIES = [float(i % 7 + i) for i in range(40)]
 
@@ -175,21 +171,19 @@ async def test_dead_engine_gives_503_and_unhealthy(client, backend):
     assert h.status_code == 503 and h.json()["status"] == "unhealthy"
 
 
-async def test_not_ready_until_loaded(backend, settings):
+async def test_not_ready_until_loaded(backend, settings, make_client):
     backend.loaded.clear()
-    app = create_app(settings, backend=backend)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c:
-            assert (await c.get("/ready")).status_code == 503
-            assert (await c.get("/health")).status_code == 200
-            r = await c.post("/describe", json={"series": SERIES})
-            assert r.status_code == 503 and "loading" in r.json()["detail"]
-            backend.loaded.set()
-            await asyncio.wait_for(app.state.loading, 5)
-            assert (await c.get("/ready")).status_code == 200
+    app, c = await make_client(backend, settings, wait=False)
+    assert (await c.get("/ready")).status_code == 503
+    assert (await c.get("/health")).status_code == 200
+    r = await c.post("/describe", json={"series": SERIES})
+    assert r.status_code == 503 and "loading" in r.json()["detail"]
+    backend.loaded.set()
+    await asyncio.wait_for(app.state.service.loading, 5)
+    assert (await c.get("/ready")).status_code == 200
 
 
-async def test_load_failure_is_unhealthy_and_reported(settings):
+async def test_load_failure_is_unhealthy_and_reported(settings, make_client):
     class Broken:
         name = "broken"
 
@@ -200,13 +194,10 @@ async def test_load_failure_is_unhealthy_and_reported(settings):
             pass
 
     failures = []
-    app = create_app(settings, backend=Broken(), on_load_failure=lambda: failures.append(1))
-    async with LifespanManager(app) as manager:
-        await app.state.loading
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c:
-            h = await c.get("/health")
-            assert h.status_code == 503 and "no weights" in h.json()["detail"]
-            assert (await c.get("/ready")).status_code == 503
+    _, c = await make_client(Broken(), settings, on_load_failure=lambda: failures.append(1))
+    h = await c.get("/health")
+    assert h.status_code == 503 and "no weights" in h.json()["detail"]
+    assert (await c.get("/ready")).status_code == 503
     assert failures == [1]
 
 

@@ -4,78 +4,29 @@ import asyncio
 import json
 import logging
 
-import httpx
-import pytest
-from asgi_lifespan import LifespanManager
-
 from service import logs
-from service.app import create_app
 from service.backends.base import EngineDead
 from service.logs import JsonFormatter
 from service.security import hash_key
-from service.settings import Settings
-from tests.api.conftest import ScriptedBackend
+from tests.api.conftest import SlowBackend
 
 SERIES = {"series": [float(i % 11) for i in range(64)]}
 
 
-class SlowBackend(ScriptedBackend):
-    def __init__(self, seconds: float = 0.05):
-        super().__init__()
-        self.seconds = seconds
-        self.cancelled = 0
-
-    async def generate(self, messages, params):
-        try:
-            await asyncio.sleep(self.seconds)
-        except asyncio.CancelledError:
-            self.cancelled += 1
-            raise
-        return await super().generate(messages, params)
-
-
-async def app_client(backend, **settings):
-    app = create_app(Settings(preset="smollm2-135m", **settings), backend=backend,
-                     on_engine_death=lambda: deaths.append(1))
-    manager = LifespanManager(app)
-    await manager.__aenter__()
-    await app.state.loading
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t", timeout=30)
-    return app, manager, client
-
-
-deaths: list[int] = []
-
-
-@pytest.fixture
-async def make_client():
-    opened = []
-
-    async def make(backend=None, **settings):
-        app, manager, client = await app_client(backend or SlowBackend(), **settings)
-        opened.append((manager, client))
-        return app, client
-
-    yield make
-    for manager, client in opened:
-        await client.aclose()
-        await manager.__aexit__(None, None, None)
-
-
 async def test_overload_gets_429_at_once_and_no_request_is_lost(make_client):
-    app, client = await make_client(SlowBackend(0.2), max_in_flight=2, max_queue=2)
+    app, client = await make_client(SlowBackend(seconds=0.2), max_in_flight=2, max_queue=2)
     responses = await asyncio.gather(*(client.post("/describe", json=SERIES) for _ in range(24)))
     codes = [r.status_code for r in responses]
     assert len(codes) == 24 and set(codes) == {200, 429}
     assert codes.count(200) >= 4  # 2 running + 2 queued were admitted
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["Retry-After"] == "1" and "capacity" in refused.json()["detail"]
-    assert app.state.admission.running == 0 and app.state.admission.waiting == 0
+    assert app.state.service.admission.running == 0 and app.state.service.admission.waiting == 0
     assert 'tsd_rejected_requests_total{reason="overloaded"}' in (await client.get("/metrics")).text
 
 
 async def test_a_batch_weighs_its_series(make_client):
-    _, client = await make_client(SlowBackend(0.1), max_in_flight=2, max_queue=0, max_batch=8)
+    _, client = await make_client(SlowBackend(seconds=0.1), max_in_flight=2, max_queue=0, max_batch=8)
     r = await client.post("/describe/batch", json={"series": [SERIES["series"]] * 2})
     assert r.status_code == 200
     first = asyncio.create_task(client.post("/describe/batch", json={"series": [SERIES["series"]] * 2}))
@@ -86,7 +37,7 @@ async def test_a_batch_weighs_its_series(make_client):
 
 
 async def test_deadline_gives_504_and_cancels_the_engine_request(make_client):
-    backend = SlowBackend(2.0)
+    backend = SlowBackend(seconds=2.0)
     _, client = await make_client(backend, request_timeout_s=0.1)
     r = await client.post("/describe", json=SERIES)
     assert r.status_code == 504 and "within 0.1 s" in r.json()["detail"]
@@ -133,8 +84,8 @@ async def test_engine_death_fails_fast_turns_health_red_and_asks_to_exit(make_cl
         async def generate(self, messages, params):
             raise EngineDead("the vLLM engine died")
 
-    deaths.clear()
-    _, client = await make_client(Dying())
+    deaths = []
+    _, client = await make_client(Dying(), on_engine_death=lambda: deaths.append(1))
     r = await asyncio.wait_for(client.post("/describe", json=SERIES), timeout=5)
     assert r.status_code == 503 and r.headers["Retry-After"]
     assert (await client.get("/health")).status_code == 503

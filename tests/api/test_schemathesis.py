@@ -12,7 +12,7 @@ from tests.api.conftest import ScriptedBackend
 CASES_PER_OPERATION = 400  # the 3 operations with bodies give ≥ 1,000 cases; those without stop after a few
 app = create_app(Settings(preset="smollm2-135m", admin_key_hash=hash_key("k"), max_length=5000, max_batch=4),
                  backend=ScriptedBackend())
-app.state.ready = True  # the scripted engine needs no loading
+app.state.service.ready = True  # the scripted engine needs no loading
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 calls: list[int] = []
 
