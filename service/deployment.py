@@ -14,7 +14,8 @@ from pathlib import Path
 
 from service.adapters import ADAPTER_FILES, STUDENT_MANIFEST
 from service.backends.base import Backend
-from service.errors import DeploymentBusy, DeploymentError, EngineUnavailable
+from service.errors import DeploymentBusy, DeploymentError, EngineUnavailable, InsufficientMemory
+from service.memory import GIB, headroom, process_tree_pss
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,12 @@ class Deployments:
             current = self.active
             settings = settings_for(current.settings, adapter)
             version = await asyncio.to_thread(adapter_version, adapter)  # read before the engine loads the files
-            backend = self.make_backend(settings)
+            in_place = getattr(current.backend, "can_swap_in_place", None)
+            if in_place is not None and in_place(settings):
+                backend = current.backend.with_adapter(settings)
+            else:
+                backend = self.make_backend(settings)
+                await asyncio.to_thread(self.check_room_for, backend, settings)
             started = time.monotonic()
             try:
                 await backend.start()
@@ -118,6 +124,21 @@ class Deployments:
             await current.idle.wait()
             await current.backend.close()
             return fresh
+
+    @staticmethod
+    def check_room_for(backend: Backend, settings: Settings) -> None:
+        """Refuse a second engine that the configured (or cgroup, or host) memory can't hold beside this one."""
+        needed = getattr(backend, "memory_needed", None)
+        if needed is None or not settings.swap_memory_check:
+            return
+        need = needed()
+        room = headroom(settings.memory_limit_bytes, process_tree_pss())
+        if room is not None and need > room:
+            raise InsufficientMemory(
+                f"the new version needs a second engine of about {need / GIB:.1f} GiB beside the running one, but only "
+                f"{max(room, 0) / GIB:.1f} GiB are free under the memory limit; the current version keeps serving. Raise "
+                "the limit (TSD_MEMORY_LIMIT_BYTES / the pod's), serve adapters in LoRA mode (swapped in place), or "
+                "restart with the new adapter")
 
     async def rollback(self) -> Deployed:
         """Activate the version that was active before the last activation."""

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # (2 cores: +56% throughput measured, docs/performance.md). None leaves vLLM's own choice.
     cpu_reserved_cores: int | None = 0
     max_lora_rank: int = 64
+    memory_limit_bytes: int | None = Field(
+        default=None, description="memory this instance may use (default: the cgroup's limit, else the host's free "
+        "memory); a merge-mode swap that needs more is refused with 503")
+    swap_memory_check: bool = True
 
     # domain
     prompt_style: PromptStyle | None = Field(

@@ -35,6 +35,8 @@ class VLLMBackend:
         self.adapter_mode: str | None = None  # "merged" or "lora" once started with an adapter
         self.prompt_ids: PromptIds | None = None
         self.dtype = settings.dtype
+        self.shared: dict | None = None  # the engine's users and LoRA ids, shared by in-place adapter swaps
+        self.in_place = False
 
     def engine_args(self):
         """AsyncEngineArgs from settings; on CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE."""
@@ -54,7 +56,7 @@ class VLLMBackend:
             gpu_memory_utilization=s.gpu_memory_utilization,
             enable_lora=self.adapter_mode == "lora",
             max_lora_rank=s.max_lora_rank,
-            max_loras=1,
+            max_loras=2,  # during an in-place swap the old adapter's requests finish beside the new one's
             disable_log_stats=True,
             # Compact JSON, as the student is trained to write it; per-request flags are ignored by vLLM.
             structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
@@ -70,6 +72,10 @@ class VLLMBackend:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         started = time.monotonic()
+        if self.in_place:
+            await self._start_in_place(LoRARequest)
+            self.load_seconds = time.monotonic() - started
+            return
         self.is_cpu = current_platform.is_cpu()
         self.dtype = cpu_dtype(self.settings.dtype, self.is_cpu)
         self.version = vllm.__version__
@@ -87,11 +93,51 @@ class VLLMBackend:
         # Built off the event loop so /health and /ready answer while the weights load.
         self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self.engine_args())
         self.tokenizer = self.engine.get_tokenizer()
+        self.shared = {"users": 1, "next_lora_id": 2}
         if self.adapter_mode == "lora":
-            self.lora_request = LoRARequest("adapter", 1, s.adapter)
+            self.lora_request = LoRARequest("adapter-1", 1, s.adapter)
             await self.engine.add_lora(self.lora_request)
         self.load_seconds = time.monotonic() - started
         log.info("vLLM engine ready in %.1f s (cpu=%s, dtype=%s)", self.load_seconds, self.is_cpu, self.dtype)
+
+    def can_swap_in_place(self, settings: Settings) -> bool:
+        """A LoRA-mode engine takes another adapter of the same base (or none) without a second engine."""
+        return (self.engine is not None and self.adapter_mode == "lora" and settings.model_path == self.model_path
+                and settings.prompt_style != "levels" and settings.adapter_mode != "merge")
+
+    def with_adapter(self, settings: Settings) -> VLLMBackend:
+        """Another adapter on this same engine; its start() adds the LoRA, its close() removes it (the engine shuts
+        down when its last user closes)."""
+        view = VLLMBackend(settings)
+        view.engine, view.tokenizer, view.prompt_ids = self.engine, self.tokenizer, self.prompt_ids
+        view.is_cpu, view.dtype, view.version, view.model_path = self.is_cpu, self.dtype, self.version, self.model_path
+        view.adapter_mode, view.shared, view.in_place = "lora", self.shared, True
+        self.shared["users"] += 1
+        return view
+
+    async def _start_in_place(self, lora_request_type) -> None:
+        if self.settings.adapter is None:
+            return  # the bare base, served by the same engine with no LoRA
+        lora_id = self.shared["next_lora_id"]
+        self.shared["next_lora_id"] += 1
+        self.lora_request = lora_request_type(f"adapter-{lora_id}", lora_id, self.settings.adapter)
+        await self.engine.add_lora(self.lora_request)
+        log.info("adapter %s added to the running engine as LoRA %d", self.settings.adapter, lora_id)
+
+    def memory_needed(self) -> int:
+        """Bytes a second engine of this model takes (merge-mode swaps load one beside the running one)."""
+        from vllm.platforms import current_platform
+
+        from service.errors import InsufficientMemory
+        from service.memory import engine_bytes
+
+        if not current_platform.is_cpu() and self.settings.gpu_memory_utilization > 0.45:
+            raise InsufficientMemory(
+                f"a second engine cannot share the GPU at gpu_memory_utilization {self.settings.gpu_memory_utilization}"
+                "; serve adapters with TSD_ADAPTER_MODE=lora (swapped in the running engine) or restart with the new "
+                "adapter")
+        model_dir = self.settings.model_path
+        return engine_bytes(model_dir, cpu_dtype(self.settings.dtype, True), self.settings.cpu_kv_cache_gib)
 
     def check_level_tokens(self) -> None:
         """A 'levels' student needs its added tokens in the served tokenizer, and a merged model: vLLM's LoRA cannot
@@ -172,12 +218,22 @@ class VLLMBackend:
             raise EngineDead("the vLLM engine died; this instance is shutting down to be restarted")
 
     async def close(self) -> None:
-        if self.engine is not None:
-            engine, self.engine = self.engine, None
-            try:
-                engine.shutdown()
-            except Exception:
-                log.exception("engine shutdown failed")
+        if self.engine is None:
+            return
+        engine, self.engine = self.engine, None
+        shared = self.shared or {"users": 1}
+        shared["users"] -= 1
+        if shared["users"] > 0:  # another adapter still serves on this engine: only this one's LoRA goes
+            if self.lora_request is not None:
+                try:
+                    await engine.remove_lora(self.lora_request.lora_int_id)
+                except Exception:
+                    log.exception("removing LoRA %d failed", self.lora_request.lora_int_id)
+            return
+        try:
+            engine.shutdown()
+        except Exception:
+            log.exception("engine shutdown failed")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -190,6 +246,7 @@ class VLLMBackend:
             "dtype": self.dtype,
             "served_path": self.model_path,
             "adapter_mode": self.adapter_mode,
+            "lora_id": self.lora_request.lora_int_id if self.lora_request is not None else None,
             "load_seconds": round(self.load_seconds, 1) if self.load_seconds else None,
             "prefix_caching": self.settings.enable_prefix_caching,
             "enforce_eager": self.settings.enforce_eager,

@@ -131,3 +131,51 @@ async def test_a_version_that_fails_to_load_leaves_the_current_one_serving(adapt
     r = await admin.post("/describe", json={"series": list(range(32))})
     assert r.status_code == 200 and r.json()["model"]["adapter"].endswith("v1")
     assert 'tsd_adapter_activations_total{result="failed"} 1.0' in (await admin.get("/metrics")).text
+
+
+async def test_a_swap_that_needs_a_second_engine_is_refused_when_memory_cannot_hold_it(adapters, make_client):
+    class Big(SlowBackend):
+        def memory_needed(self):
+            return 64 * 2**30
+
+    built = []
+
+    def factory(settings):
+        built.append(Big(settings))
+        return built[-1]
+
+    settings = Settings(preset="smollm2-135m", adapter=str(adapters / "student" / "v1"), adapters_dir=str(adapters),
+                        admin_key_hash=hash_key("s3cret"), memory_limit_bytes=8 * 2**30)
+    _, admin = await make_client(settings=settings, backend_factory=factory)
+    r = await admin.post("/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY)
+    assert r.status_code == 503 and "64.0 GiB" in r.json()["detail"] and "LoRA mode" in r.json()["detail"]
+    assert r.headers["Retry-After"]
+    r = await admin.post("/describe", json={"series": list(range(32))})
+    assert r.status_code == 200 and r.json()["model"]["adapter"].endswith("v1") and len(built) == 2
+    assert not built[0].closed and not built[1].closed_while_busy
+
+
+async def test_an_engine_that_swaps_in_place_gets_no_second_engine(adapters, make_client):
+    class InPlace(SlowBackend):
+        def can_swap_in_place(self, settings):
+            return True
+
+        def with_adapter(self, settings):
+            view = InPlace(settings)
+            view.engine_of = self
+            return view
+
+    built = []
+
+    def factory(settings):
+        built.append(InPlace(settings))
+        return built[-1]
+
+    settings = Settings(preset="smollm2-135m", adapter=str(adapters / "student" / "v1"), adapters_dir=str(adapters),
+                        admin_key_hash=hash_key("s3cret"))
+    _, admin = await make_client(settings=settings, backend_factory=factory)
+    r = await admin.post("/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY)
+    assert r.status_code == 200, r.text
+    assert len(built) == 1  # the factory (a new engine) was not called again
+    r = await admin.post("/describe", json={"series": list(range(32))})
+    assert r.json()["model"]["adapter"].endswith("v2")

@@ -3,8 +3,10 @@
 import json
 import shutil
 import threading
+import time
 
 import httpx
+import psutil
 import pytest
 
 from service.security import hash_key
@@ -33,11 +35,18 @@ def versions(tmp_path_factory):
     return root, v1, v2
 
 
-def test_activate_and_roll_back_under_load_without_a_failed_request(start_server, versions, tmp_path):
+def engine_processes(server) -> int:
+    """Engine core processes under the server (each vLLM engine runs its core in a child)."""
+    return len(psutil.Process(server.process.pid).children(recursive=True))
+
+
+@pytest.mark.parametrize("mode", ["merge", "lora"])
+def test_activate_and_roll_back_under_load_without_a_failed_request(start_server, versions, tmp_path, mode):
     root, v1, v2 = versions
     server = start_server(TSD_PRESET="smollm2-135m", TSD_MODEL=str(SMOLLM2_DIR), TSD_ADAPTER=str(v1),
                           TSD_ADAPTERS_DIR=str(root), TSD_ADMIN_KEY_HASH=hash_key(KEY["X-Admin-Key"]),
-                          TSD_MERGE_CACHE_DIR=str(tmp_path / "merged"))
+                          TSD_MERGE_CACHE_DIR=str(tmp_path / "merged"), TSD_ADAPTER_MODE=mode)
+    engines_before, engines_seen = engine_processes(server), []
     stop = threading.Event()
     outcomes: list[tuple[int, str]] = []
     series = {"series": [float((i * 7) % 23) + i / 10 for i in range(96)], "repair": False}
@@ -48,7 +57,12 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(start_server
                 r = client.post(f"{server.url}/describe", json=series)
                 outcomes.append((r.status_code, r.json()["model"]["adapter"] if r.status_code == 200 else r.text))
 
-    users = [threading.Thread(target=user) for _ in range(3)]
+    def count_engines():
+        while not stop.is_set():
+            engines_seen.append(engine_processes(server))
+            stop.wait(0.2)
+
+    users = [threading.Thread(target=user) for _ in range(3)] + [threading.Thread(target=count_engines)]
     for thread in users:
         thread.start()
     try:
@@ -68,4 +82,28 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(start_server
     assert len(outcomes) > served_v2 > 0
     info = httpx.get(f"{server.url}/info").json()
     assert info["model"]["version"]["path"] == str(v1)
-    assert info["backend"]["adapter_mode"] == "merged"
+    for _ in range(60):  # the closed engine's processes take a moment to exit
+        if engine_processes(server) == engines_before:
+            break
+        time.sleep(0.5)
+    print(f"{mode}: {len(outcomes)} requests, 0 failed; engine processes before {engines_before}, during "
+          f"{sorted(set(engines_seen))}, after {engine_processes(server)}")
+    if mode == "lora":  # swapped inside the running engine: one engine core before, during and after
+        assert info["backend"]["adapter_mode"] == "lora" and info["backend"]["lora_id"] == 3
+        assert set(engines_seen) == {engines_before} == {engine_processes(server)}
+    else:
+        assert info["backend"]["adapter_mode"] == "merged"
+        assert max(engines_seen) > engines_before == engine_processes(server)
+
+
+def test_a_merge_mode_swap_that_memory_cannot_hold_is_refused_and_the_current_version_serves(
+        start_server, versions, tmp_path):
+    root, v1, _ = versions
+    server = start_server(TSD_PRESET="smollm2-135m", TSD_MODEL=str(SMOLLM2_DIR), TSD_ADAPTER=str(v1),
+                          TSD_ADAPTERS_DIR=str(root), TSD_ADMIN_KEY_HASH=hash_key(KEY["X-Admin-Key"]),
+                          TSD_MERGE_CACHE_DIR=str(tmp_path / "merged"), TSD_MEMORY_LIMIT_BYTES=str(4 * 2**30))
+    r = httpx.post(f"{server.url}/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY, timeout=600)
+    assert r.status_code == 503 and "GiB" in r.json()["detail"], r.text
+    print("refused:", r.json()["detail"])
+    r = httpx.post(f"{server.url}/describe", json={"series": [float(i % 9) for i in range(64)]}, timeout=120)
+    assert r.status_code == 200 and r.json()["model"]["adapter"] == str(v1)
