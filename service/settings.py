@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         default="auto", description="merge the adapter into the base at startup, or serve it as LoRA; auto merges on CPU"
     )
     merge_cache_dir: str = "models/.merged"
+    merge_cache_keep: int = Field(default=3, ge=2, description="merged models kept (least recently used evicted)")
     adapters_dir: str = Field(default="models/adapters", description="versions the admin endpoint may activate")
     admin_key_hash: str | None = Field(default=None, description="SHA-256 of the X-Admin-Key for /admin; unset: off")
     served_model_name: str | None = None

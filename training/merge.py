@@ -9,10 +9,11 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from service.adapters import STUDENT_MANIFEST as MANIFEST
-from service.adapters import merge_adapter
+from service.adapters import adapter_digest, merge_adapter
 from training.rundir import RunDir, git_revision
 
 
@@ -44,20 +45,37 @@ def merge(run: RunDir, out: Path) -> Path:
 
 
 def ship(run: RunDir, target: Path) -> Path:
-    """Copy the adapter (weights in bf16: half the bytes, the dtype it is served in) and its manifest."""
+    """Ship the adapter (weights in bf16: half the bytes, the dtype it is served in) and its manifest as a new version
+    directory, built aside and renamed into place: never written into a directory that may be being served. An
+    existing TARGET stays as it is and the version goes beside it as TARGET-<content hash>; activate it with
+    `make redeploy ADAPTER=<that name>`."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(run.path / "adapter" / "adapter_config.json", target / "adapter_config.json")
     with safe_open(run.path / "adapter" / "adapter_model.safetensors", framework="pt") as weights:
         tensors = {k: weights.get_tensor(k) for k in weights.keys()}  # noqa: SIM118 - safe_open has no iterator
         metadata = weights.metadata()
     tensors = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()}
-    save_file(tensors, target / "adapter_model.safetensors", metadata=metadata)
-    (target / MANIFEST).write_text(json.dumps(student_manifest(run), indent=2))
-    return target
+    manifest = json.dumps(student_manifest(run), indent=2)
+    config = (run.path / "adapter" / "adapter_config.json").read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        (partial / "adapter_config.json").write_bytes(config)
+        save_file(tensors, partial / "adapter_model.safetensors", metadata=metadata)
+        (partial / MANIFEST).write_text(manifest)
+        digest = adapter_digest("", partial)
+        final = target if not target.exists() else target.with_name(f"{target.name}-{digest[:8]}")
+        if final.exists():  # this very version was shipped before
+            shutil.rmtree(partial)
+            return final
+        partial.chmod(0o755)
+        partial.rename(final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return final
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_merge:
         details["merged"] = str(merge(run, args.out or run.path / "merged"))
     if args.ship:
-        details["shipped"] = str(ship(run, args.ship))
+        shipped = ship(run, args.ship)
+        details["shipped"] = str(shipped)
+        print(f"shipped as {shipped}; serve it in a running service with: make redeploy ADAPTER={shipped.name}",
+              file=sys.stderr)
     run.record("merge", details)
     print(json.dumps(details))
     return 0

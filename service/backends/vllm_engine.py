@@ -86,7 +86,8 @@ class VLLMBackend:
         if self.adapter_mode == "merged":
             from service.adapters import merged_model_dir
 
-            self.model_path = str(await asyncio.to_thread(merged_model_dir, s.model_path, s.adapter, s.merge_cache_dir))
+            self.model_path = str(await asyncio.to_thread(merged_model_dir, s.model_path, s.adapter, s.merge_cache_dir,
+                                                        s.merge_cache_keep))
             log.info("adapter %s merged into %s", s.adapter, self.model_path)
         if s.prompt_style == "levels":
             await asyncio.to_thread(self.check_level_tokens)
