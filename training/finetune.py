@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -130,8 +132,31 @@ def padded_width(examples: list[tuple[list[int], list[int]]], multiple: int = 32
     return -(-longest // multiple) * multiple
 
 
-def finetune(run: RunDir, config: FinetuneConfig) -> dict:
-    """Train a LoRA adapter into run/adapter; resumes from run/checkpoints/last if present."""
+NOT_TRAINING = ("threads", "checkpoint_every", "log_every")  # settings that change how, not what, is trained
+
+
+def config_hash(config: FinetuneConfig) -> str:
+    """What a checkpoint was trained with: a resume under another config would record one it wasn't trained with."""
+    values = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resumable_state(checkpoint: Path, identity: dict, fresh: bool) -> dict | None:
+    """The checkpoint's state when it may be resumed: None when there is none or `fresh`; refuses (SystemExit) a
+    checkpoint of another config or other data."""
+    if fresh or not (checkpoint / "state.json").is_file() or not (checkpoint / "adapter_config.json").is_file():
+        return None
+    state = json.loads((checkpoint / "state.json").read_text())
+    changed = [name for name in ("config", "data") if state.get(name) != identity[name]]
+    if changed:
+        raise SystemExit(f"{checkpoint} was trained with another {' and '.join(changed)} than this run now has; "
+                         "pass --fresh to start over (the checkpoint is then discarded)")
+    return {"epoch": 0, "batches_done": 0, **state}
+
+
+def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
+    """Train a LoRA adapter into run/adapter; resumes from run/checkpoints/last (same config and data) at the exact
+    batch it stopped before."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
     from tqdm.auto import tqdm
@@ -152,12 +177,15 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
     train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
     validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
     checkpoint = run.path / "checkpoints" / "last"
-    state = {"step": 0, "losses": []}
-    if (checkpoint / "adapter_config.json").exists():
+    identity = {"config": config_hash(config), "data": run.file_hash("sft/train.jsonl")}
+    state = resumable_state(checkpoint, identity, fresh)
+    if state is not None:
         model = PeftModel.from_pretrained(model, checkpoint, is_trainable=True)
-        state = json.loads((checkpoint / "state.json").read_text())
-        print(f"resuming from step {state['step']}", file=sys.stderr)
+        print(f"resuming from step {state['step']} (epoch {state['epoch']}, batch {state['batches_done']})",
+              file=sys.stderr)
     else:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        state = {"step": 0, "losses": [], "epoch": 0, "batches_done": 0, **identity}
         lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                           target_modules=config.target_modules, task_type="CAUSAL_LM",
                           layers_to_transform=adapted_layers(config.first_layer, model.config.num_hidden_layers),
@@ -173,7 +201,7 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
         math.ceil(len(train) / (config.batch_size * config.grad_accum))
     total_steps = config.max_steps or max(1, round(steps_per_epoch * config.epochs))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    if (checkpoint / "optimizer.pt").exists():
+    if state["step"] and (checkpoint / "optimizer.pt").exists():
         optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt"))
 
     def lr_at(step: int) -> float:
@@ -184,11 +212,15 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
 
     started = time.monotonic()
     bar = tqdm(total=total_steps, initial=state["step"], desc="finetune", file=sys.stderr, dynamic_ncols=True)
-    epoch = 0
     while state["step"] < total_steps:
+        epoch, skip = state["epoch"], state["batches_done"]  # after a resume: the exact batch it stopped before
         epoch_rng = random.Random(config.seed + epoch)
         accumulated = 0
-        for ids, labels, mask in batches(train, config.batch_size, pad_id, epoch_rng, width, drop_last=config.compile):
+        for index, (ids, labels, mask) in enumerate(
+                batches(train, config.batch_size, pad_id, epoch_rng, width, drop_last=config.compile)):
+            if index < skip:
+                continue
+            state["batches_done"] = index + 1
             loss = answer_loss(model, ids, labels, mask) / config.grad_accum
             loss.backward()
             accumulated += 1
@@ -202,12 +234,13 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
             state["step"] += 1
             state["losses"].append(round(float(loss) * config.grad_accum, 4))
             bar.update(1)
-            bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", epoch=epoch)
+            bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", epoch=state["epoch"])
             if state["step"] % config.checkpoint_every == 0:
                 save_checkpoint(model, optimizer, state, checkpoint)
             if state["step"] >= total_steps:
                 break
-        epoch += 1
+        else:
+            state["epoch"], state["batches_done"] = epoch + 1, 0
     bar.close()
     validation_loss = evaluate_loss(model, validation, config, pad_id, width) if validation else None
     adapter_dir = run.path / "adapter"
@@ -222,8 +255,6 @@ def finetune(run: RunDir, config: FinetuneConfig) -> dict:
 
 def save_checkpoint(model, optimizer, state: dict, path: Path) -> None:
     """Adapter, optimizer and step, written to a temp dir then swapped in."""
-    import shutil
-
     import torch
 
     partial = path.with_name(path.name + ".partial")
@@ -240,10 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--config", default="training/configs/smollm2-135m.yaml")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--fresh", action="store_true", help="discard a checkpoint and start from step 0")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
     run = RunDir(args.run)
-    result = finetune(run, config)
+    result = finetune(run, config, fresh=args.fresh)
     run.record("finetune", {"config": asdict(config), **result})
     print(json.dumps(result))
     return 0
