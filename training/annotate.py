@@ -63,10 +63,12 @@ def annotate_rules(run: RunDir, seed: int) -> list[dict]:
 
 
 async def annotate_openai(run: RunDir, config: TeacherConfig, limit: int | None) -> tuple[list[dict], dict]:
-    """Annotate with bounded concurrency; answers are cached by content, so a rerun after a crash resumes."""
+    """Annotate with bounded concurrency; answers are cached by content, so a rerun after a crash resumes. A reply
+    that can't be used is a failed item (in teacher_failures.jsonl, with its reason), never the end of the run."""
     teacher = OpenAITeacher(config, run.path / "teacher_cache")
     records = list(run.read_jsonl("series.jsonl"))[:limit]
     charts = run.path / "charts"
+    failures: list[dict] = []
 
     async def one(record: dict) -> dict | None:
         levels, features = encoded(record["values"])
@@ -75,6 +77,7 @@ async def annotate_openai(run: RunDir, config: TeacherConfig, limit: int | None)
             description = await teacher.describe(levels, chart.read_bytes() if chart.exists() else None)
         except (TeacherError, ValueError) as error:
             print(f"{record['id']}: {error}", file=sys.stderr)
+            failures.append({"id": record["id"], "reason": str(error)[:300]})
             return None
         return {"id": record["id"], "family": record["family"], "levels": levels, "features": asdict(features),
                 "description": description.model_dump(), "teacher": f"openai:{config.model}"}
@@ -87,7 +90,8 @@ async def annotate_openai(run: RunDir, config: TeacherConfig, limit: int | None)
         await teacher.close()
     order = {r["id"]: i for i, r in enumerate(records)}
     annotated = sorted((r for r in results if r), key=lambda r: order[r["id"]])
-    return annotated, teacher.usage.__dict__
+    run.write_jsonl("teacher_failures.jsonl", sorted(failures, key=lambda f: order[f["id"]]))
+    return annotated, {**teacher.usage.__dict__, "failed_items": len(failures)}
 
 
 def main(argv: list[str] | None = None) -> int:

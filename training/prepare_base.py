@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from training.rundir import atomic_directory
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # Qwen2's pre-tokenizer split pattern (from its tokenizer.json).
@@ -141,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out} already prepared")
         return 0
     started = time.monotonic()
-    PREPARERS[args.base](args.out)
-    (args.out / "prepared.json").write_text(json.dumps({"base": args.base, "seconds": round(time.monotonic() - started, 1)}))
+    with atomic_directory(args.out) as partial:  # config.json appears only with the weights: a kill rebuilds
+        PREPARERS[args.base](partial)
+        (partial / "prepared.json").write_text(json.dumps({"base": args.base,
+                                                           "seconds": round(time.monotonic() - started, 1)}))
     print(f"prepared {args.base} in {args.out} ({time.monotonic() - started:.1f} s)")
     return 0
 

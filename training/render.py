@@ -9,7 +9,7 @@ import argparse
 import io
 import sys
 
-from training.rundir import RunDir
+from training.rundir import RunDir, atomic_write
 
 
 def chart_png(values: list[float], width_px: int = 640, height_px: int = 320) -> bytes:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if target.exists():
             skipped += 1
             continue
-        target.write_bytes(chart_png(record["values"]))
+        atomic_write(target, chart_png(record["values"]))  # a killed render leaves no truncated chart
         written += 1
     run.record("render", {"source": args.source, "written": written, "already_there": skipped})
     print(f"charts: {written} written, {skipped} already there, in {charts}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -27,10 +32,14 @@ class RunDir:
         return {"stages": {}}
 
     def record(self, stage: str, details: dict) -> None:
-        """Store a stage's settings and results, with when it ran and at which git revision."""
-        manifest = self.manifest()
-        manifest["stages"][stage] = {**details, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "git": git_revision()}
-        self.manifest_path.write_text(json.dumps(manifest, indent=2))
+        """Store a stage's settings and results, with when it ran and at which git revision: under a lock (stages
+        running at once keep each other's updates) and written whole (a kill leaves the old manifest, never half)."""
+        with (self.path / ".manifest.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            manifest = self.manifest()
+            manifest["stages"][stage] = {**details, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                         "git": git_revision()}
+            atomic_write(self.manifest_path, json.dumps(manifest, indent=2))
 
     def write_jsonl(self, name: str, records: Iterable[dict]) -> int:
         """Write records atomically (a crash leaves the old file, never half a new one)."""
@@ -41,6 +50,8 @@ class RunDir:
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
+            f.flush()
+            os.fsync(f.fileno())
         partial.replace(target)
         return count
 
@@ -52,6 +63,39 @@ class RunDir:
 
     def file_hash(self, name: str) -> str:
         return hashlib.sha256((self.path / name).read_bytes()).hexdigest()[:16]
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a file whole or not at all: a temporary file beside it, fsynced (a power loss must not leave an empty
+    file that a later step trusts), then renamed over it."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary directory beside `final`; when the block ends without error it becomes `final` (replacing
+    it), else it is removed: whoever checks for a file inside `final` sees a whole directory or none."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    try:
+        yield partial
+        partial.chmod(0o755)
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def git_revision() -> str | None:

@@ -119,6 +119,20 @@ def cache_key(model: str, user_text: str, image: bytes | None) -> str:
     return digest.hexdigest()
 
 
+def reply_content(body: object) -> str:
+    """The message text of a chat completion; TeacherError (naming what was wrong) for anything else, such as a 200
+    that carries an error object or a null content."""
+    if isinstance(body, dict) and "error" in body and "choices" not in body:
+        raise TeacherError(f"the teacher answered 200 with an error: {str(body['error'])[:200]}")
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise TeacherError(f"the reply is not a chat completion: {json.dumps(body)[:200]}") from None
+    if not isinstance(content, str) or not content.strip():
+        raise TeacherError(f"the reply's message content is {content!r}, not text")
+    return content
+
+
 class OpenAITeacher:
     """Chart image + numbers + the paper's prompt to any OpenAI-compatible chat endpoint, JSON response format."""
 
@@ -158,8 +172,7 @@ class OpenAITeacher:
             return parse_description(json.loads(cached.read_text())["content"])
         async with self.semaphore:
             body = await self._post_with_retries(self.payload(user_text, image))
-        content = body["choices"][0]["message"]["content"]
-        description = parse_description(extract_json(content))
+        description = parse_description(extract_json(reply_content(body)))
         usage = body.get("usage") or {}
         self.usage.prompt_tokens += int(usage.get("prompt_tokens", 0))
         self.usage.completion_tokens += int(usage.get("completion_tokens", 0))

@@ -35,6 +35,10 @@ class ScriptedTeacher(BaseHTTPRequestHandler):
             time.sleep(1.5)
         reply = {"choices": [{"message": {"content": "```json\n" + json.dumps(ANSWER) + "\n```"}}],
                  "usage": {"prompt_tokens": 900, "completion_tokens": 60}}
+        if action == "null":
+            reply = {"choices": [{"message": {"content": None}}]}
+        if action == "error200":
+            reply = {"error": {"message": "upstream model overloaded"}}
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -110,3 +114,22 @@ async def test_concurrency_is_bounded(teacher_server, tmp_path):
     await t.close()
     assert len(ScriptedTeacher.requests) == 6
     assert t.semaphore._value == 2
+
+
+async def test_malformed_replies_are_failed_items_and_the_run_goes_on(teacher_server, tmp_path):
+    from training.annotate import annotate_openai
+    from training.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.write_jsonl("series.jsonl", [{"id": f"s{k}", "family": "ou", "values": [float((i * (k + 2)) % 17)
+                                                                               for i in range(64)]} for k in range(3)])
+    ScriptedTeacher.script = ["null", "error200", "ok"]
+    config = TeacherConfig(base_url=teacher_server, model="m", timeout_s=2, backoff_s=0.01, max_retries=0,
+                           concurrency=1)
+    records, usage = await annotate_openai(run, config, None)
+    failures = list(run.read_jsonl("teacher_failures.jsonl"))
+    assert len(records) == 1 and usage["failed_items"] == 2
+    reasons = " ".join(f["reason"] for f in failures)
+    assert "None, not text" in reasons and "upstream model overloaded" in reasons
+    again, usage = await annotate_openai(run, config, None)  # the rerun resumes: nothing crashes, failures retried
+    assert len(again) == 3 and usage["failed_items"] == 0 and usage["cached"] == 1
