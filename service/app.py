@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import logs
@@ -30,6 +32,7 @@ from service.settings import Settings
 from service.state import ServiceState
 
 log = logging.getLogger("service")
+STATIC_DIR = Path(__file__).parent / "static"
 DESCRIBE_ROUTES = ("/describe", "/describe/batch")
 QUIET_ROUTES = ("/health", "/ready", "/metrics")  # probes and scrapes are logged only when they fail
 
@@ -117,6 +120,7 @@ def create_app(
     app.state.service = state
     app.include_router(router)
     app.include_router(admin_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyGate, hashes=settings.api_key_hashes)

@@ -231,3 +231,10 @@ async def test_web_page_is_served_self_contained(client):
     page = r.text
     assert 'id="chart"' in page and 'fetch("describe"' in page and 'fetch("info")' in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page  # nothing fetched from outside
+
+
+async def test_the_page_and_its_vendored_csv_parser_are_served(client):
+    page = await client.get("/")
+    assert page.status_code == 200 and 'src="static/papaparse.min.js"' in page.text
+    script = await client.get("/static/papaparse.min.js")
+    assert script.status_code == 200 and "Papa Parse" in script.text and "javascript" in script.headers["content-type"]

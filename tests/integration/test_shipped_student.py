@@ -101,3 +101,41 @@ def test_web_page_describes_a_series_and_shows_the_api_message_for_bad_input(stu
     browser.find_element(By.ID, "describe").click()
     wait.until(lambda d: "series[4]" in d.find_element(By.ID, "error").text)
     assert "must be a number or null" in browser.find_element(By.ID, "error").text
+
+
+def test_web_page_reads_headerless_and_quoted_csv_and_a_100k_point_paste(student, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 180)
+    browser.get(f"{student.url}/")
+    wait.until(lambda d: "adapter" in d.find_element(By.ID, "model").text)
+
+    def describe_and_wait():
+        browser.execute_script("document.getElementById('checks').hidden = true; "
+                               "document.getElementById('error').textContent = ''")
+        browser.find_element(By.ID, "describe").click()
+        wait.until(lambda d: d.find_element(By.ID, "checks").is_displayed() or d.find_element(By.ID, "error").text)
+        assert browser.find_element(By.ID, "error").text == ""
+        return browser.find_element(By.ID, "sent-info").text
+
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("\n".join(f"{i},{(i * 7) % 13 + i / 5:.3f}" for i in range(40)))
+    browser.find_element(By.ID, "csv").send_keys(str(headerless))
+    wait.until(lambda d: d.find_element(By.ID, "column").is_displayed())
+    Select(browser.find_element(By.ID, "column")).select_by_value("1")
+    assert describe_and_wait() == "40 points"  # the first row is data, not a header
+
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('"day","note","price"\n' + "\n".join(f'"{i}","a, b","{100 + (i % 9) * 1.5}"' for i in range(30)))
+    browser.find_element(By.ID, "csv").clear()
+    browser.find_element(By.ID, "csv").send_keys(str(quoted))
+    wait.until(lambda d: [o.text for o in Select(d.find_element(By.ID, "column")).options] == ["day", "note", "price"])
+    Select(browser.find_element(By.ID, "column")).select_by_visible_text("price")
+    assert describe_and_wait() == "30 points"
+
+    pasted = ", ".join(f"{(i % 1000) / 10:.1f}" for i in range(100_000))
+    browser.execute_script("const box = document.getElementById('values'); box.value = arguments[0]; "
+                           "box.dispatchEvent(new Event('input'))", pasted)
+    assert describe_and_wait() == "100000 points"
+    assert browser.find_element(By.ID, "max-marker") and browser.find_element(By.ID, "min-marker")
