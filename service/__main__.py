@@ -37,6 +37,15 @@ class DrainingServer(uvicorn.Server):
         await super().serve(sockets)
 
 
+def server_config(app, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings: the drain, a cap on open connections, and forwarded headers only from named proxies."""
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                          loop=settings.event_loop, log_config=None, timeout_graceful_shutdown=settings.drain_seconds,
+                          limit_concurrency=settings.max_connections,
+                          proxy_headers=settings.forwarded_allow_ips is not None,
+                          forwarded_allow_ips=settings.forwarded_allow_ips)
+
+
 def main() -> int:
     settings = Settings()
     logs.configure(settings.log_level)
@@ -47,12 +56,7 @@ def main() -> int:
 
     app = create_app(settings, on_load_failure=stop_server, on_engine_death=stop_server)
     state = app.state.service
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            loop=settings.event_loop, log_config=None, timeout_graceful_shutdown=settings.drain_seconds,
-                            limit_concurrency=settings.max_connections,
-                            proxy_headers=settings.forwarded_allow_ips is not None,
-                            forwarded_allow_ips=settings.forwarded_allow_ips)
-    server = DrainingServer(config, on_drain=lambda: state.drain(max(0.0, settings.drain_seconds - DRAIN_MARGIN_S)))
+    server = DrainingServer(server_config(app, settings), on_drain=lambda: state.drain(max(0.0, settings.drain_seconds - DRAIN_MARGIN_S)))
     server.run()
     failure = state.load_error or state.engine_death
     if failure:

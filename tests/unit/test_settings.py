@@ -29,3 +29,12 @@ def test_cpu_engine_gets_every_core_unless_told_otherwise(monkeypatch):
     assert Settings(preset="smollm2-135m").cpu_reserved_cores == 0
     monkeypatch.setenv("TSD_CPU_RESERVED_CORES", "1")
     assert Settings(preset="smollm2-135m").cpu_reserved_cores == 1
+
+
+def test_the_server_caps_connections_and_trusts_forwarded_headers_only_from_named_proxies():
+    from service.__main__ import server_config
+
+    config = server_config(object(), Settings(max_connections=300))
+    assert config.limit_concurrency == 300 and config.proxy_headers is False
+    config = server_config(object(), Settings(forwarded_allow_ips="10.0.0.5"))
+    assert config.proxy_headers is True and config.forwarded_allow_ips == "10.0.0.5"
