@@ -30,7 +30,7 @@ SPAWN ?= 2
 DURATION ?= 1m
 TARGET ?= http://$(HOST):$(PORT)
 
-.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench browser
+.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench browser preload-libs bench-preload
 
 install: $(STAMP)
 
@@ -100,6 +100,16 @@ loadtest: install
 # series; writes docs/bench.json and the table in docs/performance.md (≈ 10 min on 2 cores).
 bench: install base
 	$(PY) -m loadtests.bench
+
+# tcmalloc (Debian's package) and Intel OpenMP (PyPI's intel-openmp, into the venv) for the LD_PRELOAD measurement.
+preload-libs: install
+	@ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null)
+	$(PIP) install -q intel-openmp
+
+# The raw engine at concurrency 32 with and without them in LD_PRELOAD; table in docs/performance.md (≈ 15 min).
+bench-preload: preload-libs base
+	$(PY) -m loadtests.preload
 
 # Activate another adapter version in the running service (models/adapters/<name>, or a path inside it);
 # needs the service started with TSD_ADMIN_KEY_HASH (python -m service.security) and the key in TSD_ADMIN_KEY here.
