@@ -1,6 +1,8 @@
 # GPU image: vLLM with CUDA, serving Qwen/Qwen2.5-0.5B-Instruct (or TSD_MODEL, mounted under /models).
-FROM python:3.11-slim
-RUN useradd --create-home --uid 1000 app
+ARG BASE=python:3.11-slim
+FROM ${BASE}
+RUN useradd --create-home --uid 1000 app && python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service service

@@ -30,7 +30,7 @@ SPAWN ?= 2
 DURATION ?= 1m
 TARGET ?= http://$(HOST):$(PORT)
 
-.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench browser preload-libs bench-preload
+.PHONY: install base serve test test-unit test-api test-integration lint clean train loadtest redeploy rollback bench browser preload-libs bench-preload image image-test
 
 install: $(STAMP)
 
@@ -100,6 +100,18 @@ loadtest: install
 # series; writes docs/bench.json and the table in docs/performance.md (≈ 10 min on 2 cores).
 bench: install base
 	$(PY) -m loadtests.bench
+
+# The CPU image with whichever container engine is here (docker; else podman on a local Debian base, see
+# deploy/scripts/build-image.sh); build time and size in reports/image-build.txt.
+image:
+	deploy/scripts/build-image.sh
+
+# The built image as a user runs it: health, non-root, the shipped student, redeploy + rollback under load, SIGTERM
+# under load, restart on engine death; then compose with Prometheus scraping it (tests/image).
+image-test: install
+	$(PIP) install -q 'podman-compose==1.5.0'
+	$(PY) -m pytest -q -ra -s -m image tests/image
+	deploy/scripts/image-inputs.sh > deploy/image-tested.sha256  # CI skips the image step until these inputs change
 
 # tcmalloc (Debian's package) and Intel OpenMP (PyPI's intel-openmp, into the venv) for the LD_PRELOAD measurement.
 preload-libs: install

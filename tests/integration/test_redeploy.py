@@ -36,8 +36,15 @@ def versions(tmp_path_factory):
 
 
 def engine_processes(server) -> int:
-    """Engine core processes under the server (each vLLM engine runs its core in a child)."""
-    return len(psutil.Process(server.process.pid).children(recursive=True))
+    """vLLM engine processes under the server (each engine runs its core and a worker in children named VLLM::…);
+    other helpers, such as multiprocessing's resource tracker, are not engines."""
+    names = []
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            names.append(child.name())
+        except psutil.Error:
+            pass
+    return sum(name.startswith("VLLM::") for name in names)
 
 
 @pytest.mark.parametrize("mode", ["merge", "lora"])
