@@ -10,7 +10,8 @@ args=(-f deploy/Dockerfile.cpu -t "$image")
 if [ "${engine[0]}" != docker ]; then
   base=localhost/tsdescribe-base:bookworm
   deploy/scripts/debian-base.sh "${engine[*]}" "$base"
-  args+=(--build-arg "BASE=$base" --network host)
+  # docker format: the OCI format podman defaults to has no HEALTHCHECK ("container has no defined healthcheck")
+  args+=(--format docker --build-arg "BASE=$base" --network host)
   bundle=/etc/ssl/certs/ca-certificates.crt
   [ -f "$bundle" ] && args+=(-v "$bundle:$bundle:ro" --build-arg "PIP_CERT=$bundle")
   if compgen -G "/opt/wheels/torch-2.13.0*cp311*.whl" >/dev/null; then

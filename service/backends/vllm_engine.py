@@ -235,6 +235,7 @@ class VLLMBackend:
             engine.shutdown()
         except Exception:
             log.exception("engine shutdown failed")
+        await reap_engine_processes()
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -254,6 +255,24 @@ class VLLMBackend:
             "max_num_seqs": self.settings.max_num_seqs,
             "max_num_batched_tokens": self.settings.max_num_batched_tokens,
         }
+
+
+_REAPERS: set[asyncio.Task] = set()
+
+
+async def reap_engine_processes(delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16)) -> None:
+    """Collect the exit status of engine processes as they end: vLLM's shutdown leaves a swapped-out engine's core
+    as a zombie otherwise (one per merge-mode swap, measured). Runs in the background; close() doesn't wait."""
+    import multiprocessing
+
+    async def reap() -> None:
+        for delay in delays:
+            await asyncio.sleep(delay)
+            multiprocessing.active_children()  # joins every child process that has ended
+
+    task = asyncio.create_task(reap())
+    _REAPERS.add(task)
+    task.add_done_callback(_REAPERS.discard)
 
 
 def _manifest_of(directory: str) -> dict | None:

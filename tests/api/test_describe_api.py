@@ -1,4 +1,5 @@
 import asyncio
+import json
 
 import numpy as np
 import pytest
@@ -238,3 +239,21 @@ async def test_the_page_and_its_vendored_csv_parser_are_served(client):
     assert page.status_code == 200 and 'src="static/papaparse.min.js"' in page.text
     script = await client.get("/static/papaparse.min.js")
     assert script.status_code == 200 and "Papa Parse" in script.text and "javascript" in script.headers["content-type"]
+
+
+async def test_every_metric_the_grafana_dashboard_queries_is_in_the_real_exposition(client):
+    import re
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await client.post("/describe", json={"series": SERIES})
+    exposition = (await client.get("/metrics")).text
+    exposed = set()
+    for family in text_string_to_metric_families(exposition):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "info": ["_info"]}
+        exposed |= {family.name + s for s in suffixes.get(family.type, [""])} | {s.name for s in family.samples}
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy/grafana/dashboards/tsdescribe.json").read_text())
+    queried = {m for panel in dashboard["panels"] for target in panel["targets"]
+               for m in re.findall(r"\btsd_\w+", target["expr"])}
+    assert queried and queried <= exposed, queried - exposed

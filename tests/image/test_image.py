@@ -154,7 +154,7 @@ def test_sigterm_under_load_answers_every_accepted_request_and_exits_0(container
     stopped = container.run("stop", "-t", "120", container.name)
     outcomes = load.finish()
     statuses = [status for status, _ in outcomes]
-    print(f"stop under load: {sorted((s, statuses.count(s)) for s in set(map(str, statuses)))}, "
+    print(f"stop under load: {sorted((str(s), statuses.count(s)) for s in set(statuses))}, "
           f"exit code {container.inspect('{{.State.ExitCode}}')}")
     assert stopped.returncode == 0
     assert container.inspect("{{.State.ExitCode}}") == "0"
