@@ -15,5 +15,5 @@ ENV TSD_HOST=0.0.0.0 TSD_PORT=8000 TSD_PRESET=qwen2.5-0.5b HF_HOME=/models/hf
 VOLUME ["/models"]
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=3 \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
+  CMD ["python", "-m", "service.healthcheck"]
 CMD ["python", "-m", "service"]

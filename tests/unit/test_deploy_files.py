@@ -29,7 +29,7 @@ def test_images_run_as_non_root_with_a_healthcheck(name):
     assert set(keywords) <= {"FROM", "ARG", "RUN", "WORKDIR", "COPY", "USER", "ENV", "EXPOSE", "HEALTHCHECK", "CMD", "VOLUME"}
     user = [v for k, v in steps if k == "USER"]
     assert user and user[-1] not in ("root", "0")
-    assert any(k == "HEALTHCHECK" and "/health" in v for k, v in steps)
+    assert any(k == "HEALTHCHECK" and "service.healthcheck" in v for k, v in steps)  # follows TSD_PORT
     assert steps[-1] == ("CMD", '["python", "-m", "service"]')
 
 

@@ -38,3 +38,11 @@ def test_the_server_caps_connections_and_trusts_forwarded_headers_only_from_name
     assert config.limit_concurrency == 300 and config.proxy_headers is False
     config = server_config(object(), Settings(forwarded_allow_ips="10.0.0.5"))
     assert config.proxy_headers is True and config.forwarded_allow_ips == "10.0.0.5"
+
+
+def test_the_healthcheck_follows_the_port_the_service_was_started_on():
+    from service.healthcheck import health_url
+
+    assert health_url({}) == "http://127.0.0.1:8000/health"
+    assert health_url({"TSD_HOST": "0.0.0.0", "TSD_PORT": "9123"}) == "http://127.0.0.1:9123/health"
+    assert health_url({"TSD_HOST": "127.0.0.1", "TSD_PORT": "41000"}) == "http://127.0.0.1:41000/health"
