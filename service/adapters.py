@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from service.level_tokens import LevelTokensError, prepare_model_for_levels
+from service.level_tokens import LevelTokensError, prepare_model_for_levels, uses_added_tokens
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 STUDENT_MANIFEST = "tsdescribe.json"
@@ -52,8 +52,8 @@ def merge_adapter(base: str, adapter: str | Path, out: Path, manifest: dict | No
         manifest = json.loads((Path(adapter) / STUDENT_MANIFEST).read_text())
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    if manifest and manifest.get("prompt_style") == "levels":  # the base as it was trained: level rows added
-        ids = prepare_model_for_levels(model, tokenizer)
+    if manifest and uses_added_tokens(manifest.get("prompt_style")):  # the base as it was trained: level rows added
+        ids = prepare_model_for_levels(model, tokenizer, manifest["prompt_style"])
         if manifest.get("level_token_ids") not in (None, ids):
             raise LevelTokensError(f"the adapter was trained with level token ids {manifest['level_token_ids'][:2]}… "
                                    f"but this base gives {ids[:2]}…: merge it onto the base it names ({manifest.get('base')})")

@@ -212,6 +212,13 @@ _MAX_WORDS = r"\b(?:maximum|maxima|max|peak|highest)\b"
 _MIN_WORDS = r"\b(?:minimum|minima|min|trough|lowest)\b"
 
 
+def label_word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the words that state a label (the readers' own vocabulary), e.g. to weigh them in a loss."""
+    patterns = [*_FLAT_PATTERNS, *_TREND_WORDS.values(), *_NOISE_WORDS.values(), *_POSITION_WORDS.values()]
+    lowered = text.lower()
+    return sorted({m.span() for pattern in patterns for m in re.finditer(pattern, lowered)})
+
+
 def _first_match(text: str, patterns: dict[str, str]) -> str | None:
     """The label whose pattern occurs earliest in the text."""
     best: tuple[int, str] | None = None

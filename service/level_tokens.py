@@ -1,11 +1,23 @@
-"""One token per level (prompt style "levels"): the 100 added tokens, how a tokenizer and a model get them, and the
-check that a served student has them. Training, merging and serving all call these, so they agree on the ids."""
+"""One token per level: the added tokens of prompt styles "levels" (`<L07>`, 100 tokens) and "zones" (`<B07>`,
+`<M07>`, `<E07>`: the level and the zone of the series it lies in, as the extrema rule draws them; 300 tokens), how a
+tokenizer and a model get them, and the check that a served student has them. Training, merging and serving all call
+these, so they agree on the ids."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from service.facts import POSITIONS, position_label
+
 LEVEL_TOKENS = tuple(f"<L{level:02d}>" for level in range(100))
+ZONE_LETTERS = {"beginning": "B", "middle": "M", "end": "E"}
+ZONE_TOKENS = tuple(f"<{ZONE_LETTERS[zone]}{level:02d}>" for zone in POSITIONS for level in range(100))
+ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS}
+
+
+def uses_added_tokens(style: str | None) -> bool:
+    """Whether a prompt style writes levels as added tokens (and so needs them in the tokenizer and the model)."""
+    return style in ADDED_TOKENS
 
 
 class LevelTokensError(ValueError):
@@ -17,24 +29,35 @@ def level_text(tokens: Sequence[str]) -> str:
     return "".join(f"<L{token}>" for token in tokens)
 
 
-def level_token_ids(tokenizer) -> list[int]:
-    """The id of each level token, in level order; refuses a tokenizer in which any of them is not one token."""
+def zone_text(tokens: Sequence[str]) -> str:
+    """Two-digit levels as zone tokens run together: '<B07>' in the series' beginning, '<M07>' in its middle, '<E07>'
+    at its end, the zones of facts.position_label (so the zone of the max is in the token that holds level 99)."""
+    return "".join(f"<{ZONE_LETTERS[position_label(i, len(tokens))]}{token}>" for i, token in enumerate(tokens))
+
+
+def level_token_ids(tokenizer, style: str = "levels") -> list[int]:
+    """The id of each added token of a style, in order; refuses a tokenizer in which any of them is not one token."""
     ids = []
-    for text in LEVEL_TOKENS:
+    for text in ADDED_TOKENS[style]:
         encoded = tokenizer.encode(text, add_special_tokens=False)
         if len(encoded) != 1:
             raise LevelTokensError(
-                f"{text!r} is {len(encoded)} tokens for this tokenizer, not one: a student of prompt style 'levels' "
+                f"{text!r} is {len(encoded)} tokens for this tokenizer, not one: a student of prompt style {style!r} "
                 "needs the tokenizer it was trained with (saved beside its merged model by training.merge)"
             )
         ids.append(encoded[0])
     return ids
 
 
-def add_level_tokens(tokenizer) -> list[int]:
-    """Add the level tokens to a tokenizer (a no-op where they are there) and return their ids."""
-    tokenizer.add_tokens([t for t in LEVEL_TOKENS if t not in tokenizer.get_vocab()])
-    return level_token_ids(tokenizer)
+def add_level_tokens(tokenizer, style: str = "levels") -> list[int]:
+    """Add a style's tokens to a tokenizer (a no-op where they are there) and return their ids."""
+    tokenizer.add_tokens([t for t in ADDED_TOKENS[style] if t not in tokenizer.get_vocab()])
+    return level_token_ids(tokenizer, style)
+
+
+def zone_word_ids(tokenizer) -> list[int]:
+    """The first token of ' beginning', ' middle' and ' end': the words the zone tokens start near."""
+    return [tokenizer.encode(f" {zone}", add_special_tokens=False)[0] for zone in POSITIONS]
 
 
 def digit_ids(tokenizer) -> list[int]:
@@ -61,17 +84,33 @@ def initial_level_embeddings(digits, spread: float = 1.0):
     return rows
 
 
-def prepare_model_for_levels(model, tokenizer) -> list[int]:
-    """Add the tokens, grow the embedding matrix only where the ids go past it (Qwen2.5 has spare rows beyond its
-    151,665 ids; SmolLM2 has none) and initialise the level rows; a tied output layer shares them."""
+def initial_zone_embeddings(digits, zone_words, share: float = 0.5):
+    """Starting rows for the zone tokens: each zone's 100 level rows (as initial_level_embeddings) plus `share` of
+    that zone's word embedding, rescaled to the digits' norm: level order within a zone, the zone visible in every
+    token (a head that finds level 99 reads the max's zone from the token itself, not from its position)."""
     import torch
 
-    ids = add_level_tokens(tokenizer)
+    levels = initial_level_embeddings(digits)
+    zone_words = zone_words.float()
+    zone_words = zone_words / zone_words.norm(dim=1, keepdim=True) * digits.float().norm(dim=1).mean()
+    rows = torch.cat([levels + share * word for word in zone_words])
+    return rows / rows.norm(dim=1, keepdim=True) * levels.norm(dim=1, keepdim=True).repeat(len(zone_words), 1)
+
+
+def prepare_model_for_levels(model, tokenizer, style: str = "levels") -> list[int]:
+    """Add the style's tokens, grow the embedding matrix only where the ids go past it (Qwen2.5 has spare rows beyond
+    its 151,665 ids, enough for 'levels' but not for 'zones'; SmolLM2 has none) and initialise the rows; a tied
+    output layer shares them."""
+    import torch
+
+    ids = add_level_tokens(tokenizer, style)
     if max(ids) >= model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(max(ids) + 1, pad_to_multiple_of=64, mean_resizing=False)
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
-        rows = initial_level_embeddings(weight[digit_ids(tokenizer)])
+        digits = weight[digit_ids(tokenizer)]
+        rows = (initial_zone_embeddings(digits, weight[zone_word_ids(tokenizer)]) if style == "zones"
+                else initial_level_embeddings(digits))
         weight[ids] = rows.to(weight.dtype)
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():
@@ -80,13 +119,14 @@ def prepare_model_for_levels(model, tokenizer) -> list[int]:
 
 
 def check_student(manifest: dict | None, tokenizer) -> None:
-    """Refuse a levels student whose manifest or tokenizer lacks the tokens (or whose ids moved) with a clear message."""
-    if not manifest or manifest.get("prompt_style") != "levels":
+    """Refuse a student of added tokens whose manifest or tokenizer lacks them (or whose ids moved), clearly."""
+    style = (manifest or {}).get("prompt_style")
+    if not uses_added_tokens(style):
         return
     recorded = manifest.get("level_token_ids")
     if not recorded:
-        raise LevelTokensError("the student's manifest says prompt style 'levels' but records no level_token_ids: "
+        raise LevelTokensError(f"the student's manifest says prompt style {style!r} but records no level_token_ids: "
                                "re-ship it with training.merge, which writes them")
-    if level_token_ids(tokenizer) != list(recorded):
+    if level_token_ids(tokenizer, style) != list(recorded):
         raise LevelTokensError("the tokenizer's level token ids differ from those the student was trained with: "
                                "serve the tokenizer saved with the student (its merged model directory)")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from service.level_tokens import level_text
+from service.level_tokens import level_text, zone_text
 
-PromptStyle = Literal["paper", "compact", "rows", "dense", "levels"]
-PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense", "levels")
+PromptStyle = Literal["paper", "compact", "rows", "dense", "levels", "zones"]
+PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense", "levels", "zones")
 ROWS = 4  # "rows": the series in four lines, so that beginning/middle/end are the first/middle two/last line
 
 # arXiv 2507.07439, as in its companion data (without the reasoning teacher's "/think" tag).
@@ -36,6 +36,8 @@ def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
         return "Series: " + "".join(tokens)
     if style == "levels":  # one added token per level: '<L07><L12>…' (service.level_tokens)
         return "Series: " + level_text(tokens)
+    if style == "zones":  # one added token per level and zone: '<B07>…<M12>…<E03>' (service.level_tokens)
+        return "Series: " + zone_text(tokens)
     if style == "rows":
         width = -(-len(tokens) // ROWS)
         return "Series:\n" + "\n".join(" ".join(tokens[i : i + width]) for i in range(0, len(tokens), width))
@@ -46,7 +48,7 @@ def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper") -> str:
     """The user turn for an encoded series."""
     if style == "paper":
         return PAPER_INSTRUCTION + series_text(tokens, style)
-    if style in ("compact", "rows", "dense", "levels"):
+    if style in ("compact", "rows", "dense", "levels", "zones"):
         return COMPACT_INSTRUCTION + series_text(tokens, style)
     raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 

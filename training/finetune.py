@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from service.cpu import cpu_dtype, torch_dtype_name
-from service.level_tokens import prepare_model_for_levels
+from service.facts import label_word_spans
+from service.level_tokens import prepare_model_for_levels, uses_added_tokens
 from training.rundir import RunDir
 
 
@@ -43,6 +44,7 @@ class FinetuneConfig:
     threads: int | None = None
     compile: bool = False  # torch.compile the decoder: ≈2× faster CPU steps after a one-off compile
     seed: int = 0
+    label_weight: float = 1.0  # loss weight of the answer tokens that state a label (facts.label_word_spans); 1: plain
     checkpoint_every: int = 50
     log_every: int = 5
 
@@ -71,17 +73,26 @@ def adapted_layers(first_layer: int, num_layers: int) -> list[int] | None:
     return list(range(first_layer, num_layers)) if first_layer else None
 
 
-def tokenize_example(tokenizer, example: dict) -> tuple[list[int], list[int]]:
-    """Prompt through the base's chat template, then the target and EOS; labels only on the answer."""
+Example = tuple[list[int], list[int], list[float]]  # input ids, labels (-100 off the answer), loss weights
+
+
+def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0) -> Example:
+    """Prompt through the base's chat template, then the target and EOS; labels only on the answer, where the tokens
+    that state a label weigh `label_weight` and the template's words 1."""
     prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
-    answer_ids = tokenizer.encode(example["target"], add_special_tokens=False) + [tokenizer.eos_token_id]
-    return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
+    answer = tokenizer(example["target"], add_special_tokens=False, return_offsets_mapping=True)
+    spans = label_word_spans(example["target"])
+    weights = [label_weight if any(start < end_ and end > start_ for start_, end_ in spans) else 1.0
+               for start, end in answer["offset_mapping"]]
+    answer_ids = list(answer["input_ids"]) + [tokenizer.eos_token_id]
+    return (prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids,
+            [0.0] * len(prompt_ids) + weights + [1.0])
 
 
-def batches(examples: list[tuple[list[int], list[int]]], size: int, pad_id: int, rng: random.Random,
+def batches(examples: list[Example], size: int, pad_id: int, rng: random.Random,
             width: int | None = None, drop_last: bool = False):
-    """Shuffled, left-padded batches as tensors (every answer ends at the last column).
+    """Shuffled, left-padded batches as tensors (every answer ends at the last column): ids, labels, weights, mask.
 
     A fixed width and full batches only keep one tensor shape, so a compiled model never recompiles.
     """
@@ -92,43 +103,47 @@ def batches(examples: list[tuple[list[int], list[int]]], size: int, pad_id: int,
     stop = len(order) - len(order) % size if drop_last and len(order) >= size else len(order)
     for start in range(0, stop, size):
         chunk = [examples[i] for i in order[start : start + size]]
-        columns = width or max(len(ids) for ids, _ in chunk)
+        columns = width or max(len(ids) for ids, _, _ in chunk)
         ids = torch.full((len(chunk), columns), pad_id)
         labels = torch.full((len(chunk), columns), -100)
+        weights = torch.zeros((len(chunk), columns))
         mask = torch.zeros((len(chunk), columns), dtype=torch.long)
-        for row, (x, y) in enumerate(chunk):
+        for row, (x, y, w) in enumerate(chunk):
             ids[row, columns - len(x) :] = torch.tensor(x)
             labels[row, columns - len(y) :] = torch.tensor(y)
+            weights[row, columns - len(w) :] = torch.tensor(w)
             mask[row, columns - len(x) :] = 1
-        yield ids, labels, mask
+        yield ids, labels, weights, mask
 
 
-def answer_loss(model, ids, labels, mask):
-    """Mean cross-entropy over answer tokens, with logits computed only where an answer token is predicted."""
+def answer_loss(model, ids, labels, weights, mask):
+    """Weighted mean cross-entropy over answer tokens (all weights 1: the plain mean), with logits computed only
+    where an answer token is predicted."""
     import torch
 
     answer_columns = (labels != -100).any(dim=0).nonzero()
     keep = ids.shape[1] - int(answer_columns.min()) + 1 if answer_columns.numel() else 2
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
     logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep).logits
-    targets = labels[:, -keep + 1 :]
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
-    )
+    targets, token_weights = labels[:, -keep + 1 :].reshape(-1), weights[:, -keep + 1 :].reshape(-1)
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets, ignore_index=-100, reduction="none")
+    token_weights = token_weights * (targets != -100)
+    return (losses * token_weights).sum() / token_weights.sum().clamp(min=1e-6)
 
 
 def evaluate_loss(model, examples, config: FinetuneConfig, pad_id: int, width: int | None) -> float:
     """Mean answer loss; grad mode stays on so that a compiled model reuses its training graph."""
     total, count = 0.0, 0
-    for ids, labels, mask in batches(examples, config.batch_size, pad_id, random.Random(0), width, drop_last=True):
-        total += float(answer_loss(model, ids, labels, mask).detach()) * ids.shape[0]
+    for ids, labels, weights, mask in batches(examples, config.batch_size, pad_id, random.Random(0), width, drop_last=True):
+        total += float(answer_loss(model, ids, labels, weights, mask).detach()) * ids.shape[0]
         count += ids.shape[0]
     return total / max(1, count)
 
 
-def padded_width(examples: list[tuple[list[int], list[int]]], multiple: int = 32) -> int:
+def padded_width(examples: list[Example], multiple: int = 32) -> int:
     """The longest example rounded up: one shape for every batch."""
-    longest = max(len(ids) for ids, _ in examples)
+    longest = max(len(ids) for ids, _, _ in examples)
     return -(-longest // multiple) * multiple
 
 
@@ -173,9 +188,11 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
                          f"{config.prompt_style!r}; rebuild it or pass --set prompt_style={dataset_style}")
     dtype = cpu_dtype(config.dtype, on_cpu=not torch.cuda.is_available())
     model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, torch_dtype_name(dtype)))
-    level_ids = prepare_model_for_levels(model, tokenizer) if config.prompt_style == "levels" else None
-    train = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
-    validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]
+    level_ids = (prepare_model_for_levels(model, tokenizer, config.prompt_style)
+                 if uses_added_tokens(config.prompt_style) else None)
+    train = [tokenize_example(tokenizer, e, config.label_weight)
+             for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
+    validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]  # unweighted
     checkpoint = run.path / "checkpoints" / "last"
     identity = {"config": config_hash(config), "data": run.file_hash("sft/train.jsonl")}
     state = resumable_state(checkpoint, identity, fresh)
@@ -216,12 +233,12 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
         epoch, skip = state["epoch"], state["batches_done"]  # after a resume: the exact batch it stopped before
         epoch_rng = random.Random(config.seed + epoch)
         accumulated = 0
-        for index, (ids, labels, mask) in enumerate(
+        for index, (ids, labels, weights, mask) in enumerate(
                 batches(train, config.batch_size, pad_id, epoch_rng, width, drop_last=config.compile)):
             if index < skip:
                 continue
             state["batches_done"] = index + 1
-            loss = answer_loss(model, ids, labels, mask) / config.grad_accum
+            loss = answer_loss(model, ids, labels, weights, mask) / config.grad_accum
             loss.backward()
             accumulated += 1
             if accumulated % config.grad_accum:

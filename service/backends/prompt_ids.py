@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 SERIES_MARKER = "Series:"
 # After the marker: separators that open the list (kept in the head: tokenizers merge ' ['), then digits and separators,
-# or level tokens ('<L07>', prompt style "levels").
-SERIES_RUN = re.compile(r"[ ,\[\]\n]*((?:<L[0-9]{2}>)+|[0-9][0-9 ,\[\]\n]*)")
-LEVEL_UNIT = re.compile(r"<L[0-9]{2}>")
+# or level tokens ('<L07>', prompt style "levels"; '<B07>', '<M07>', '<E07>', style "zones").
+SERIES_RUN = re.compile(r"[ ,\[\]\n]*((?:<[LBME][0-9]{2}>)+|[0-9][0-9 ,\[\]\n]*)")
+LEVEL_UNIT = re.compile(r"<[LBME][0-9]{2}>")
 
 
 def units(series: str) -> list[str] | str:

@@ -13,9 +13,16 @@ from pathlib import Path
 from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
 from service.backends.prompt_ids import PromptIds
 from service.cpu import cpu_dtype
+from service.level_tokens import uses_added_tokens
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def merges_adapter(adapter_mode: str, is_cpu: bool, prompt_style: str | None) -> bool:
+    """Whether the adapter is merged into the weights: asked for, or 'auto' on CPU and for students of added tokens
+    (vLLM's LoRA cannot carry their embedding rows)."""
+    return adapter_mode == "merge" or (adapter_mode == "auto" and (is_cpu or uses_added_tokens(prompt_style)))
 
 
 class VLLMBackend:
@@ -81,15 +88,14 @@ class VLLMBackend:
         self.version = vllm.__version__
         s = self.settings
         if s.adapter:
-            merge = s.adapter_mode == "merge" or (s.adapter_mode == "auto" and self.is_cpu)
-            self.adapter_mode = "merged" if merge else "lora"
+            self.adapter_mode = "merged" if merges_adapter(s.adapter_mode, self.is_cpu, s.prompt_style) else "lora"
         if self.adapter_mode == "merged":
             from service.adapters import merged_model_dir
 
             self.model_path = str(await asyncio.to_thread(merged_model_dir, s.model_path, s.adapter, s.merge_cache_dir,
                                                         s.merge_cache_keep))
             log.info("adapter %s merged into %s", s.adapter, self.model_path)
-        if s.prompt_style == "levels":
+        if uses_added_tokens(s.prompt_style):
             await asyncio.to_thread(self.check_level_tokens)
         # Built off the event loop so /health and /ready answer while the weights load.
         self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, self.engine_args())
@@ -104,7 +110,7 @@ class VLLMBackend:
     def can_swap_in_place(self, settings: Settings) -> bool:
         """A LoRA-mode engine takes another adapter of the same base (or none) without a second engine."""
         return (self.engine is not None and self.adapter_mode == "lora" and settings.model_path == self.model_path
-                and settings.prompt_style != "levels" and settings.adapter_mode != "merge")
+                and not uses_added_tokens(settings.prompt_style) and settings.adapter_mode != "merge")
 
     def with_adapter(self, settings: Settings) -> VLLMBackend:
         """Another adapter on this same engine; its start() adds the LoRA, its close() removes it (the engine shuts
@@ -141,17 +147,18 @@ class VLLMBackend:
         return engine_bytes(model_dir, cpu_dtype(self.settings.dtype, True), self.settings.cpu_kv_cache_gib)
 
     def check_level_tokens(self) -> None:
-        """A 'levels' student needs its added tokens in the served tokenizer, and a merged model: vLLM's LoRA cannot
-        carry the embedding rows they were trained in."""
+        """A student of added tokens ('levels', 'zones') needs them in the served tokenizer, and a merged model: vLLM's
+        LoRA cannot carry the embedding rows they were trained in."""
         from transformers import AutoTokenizer
 
         from service.level_tokens import LevelTokensError, check_student, level_token_ids
 
         if self.adapter_mode == "lora":
-            raise LevelTokensError("a student of prompt style 'levels' carries trained embedding rows that vLLM's LoRA "
-                                   "mode cannot load; serve it with TSD_ADAPTER_MODE=merge (or auto on CPU)")
+            raise LevelTokensError(f"a student of prompt style {self.settings.prompt_style!r} carries trained embedding "
+                                   "rows that vLLM's LoRA mode cannot load; serve it with TSD_ADAPTER_MODE=merge "
+                                   "(or auto on CPU)")
         tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        level_token_ids(tokenizer)
+        level_token_ids(tokenizer, self.settings.prompt_style)
         check_student(self.settings.student_manifest() if self.adapter_mode != "merged" else
                       _manifest_of(self.model_path), tokenizer)
 

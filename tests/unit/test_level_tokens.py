@@ -150,3 +150,63 @@ def test_the_engine_refuses_a_levels_student_in_lora_mode_or_without_its_tokeniz
     backend.adapter_mode = None
     with pytest.raises(LevelTokensError, match="not one"):  # the plain base has no level tokens
         backend.check_level_tokens()
+
+
+def test_zone_tokens_carry_the_zone_the_extrema_rule_draws(smollm2_tokenizer):
+    from service.facts import position_label
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    ids = add_level_tokens(tokenizer, "zones")
+    assert ids == list(range(49152, 49452)) and len(set(ids)) == 300
+    text = prompt.series_text(LEVELS_128, "zones")
+    pieces = [tokenizer.decode(i) for i in tokenizer.encode(text.removeprefix("Series: "), add_special_tokens=False)]
+    assert len(pieces) == 128
+    for index, piece in enumerate(pieces):
+        assert piece == f"<{position_label(index, 128)[0].upper()}{LEVELS_128[index]}>", index
+    assert pieces[31].startswith("<B") and pieces[32].startswith("<M") and pieces[97].startswith("<E")
+
+
+def test_qwen2_zone_tokens_go_past_its_spare_rows_and_the_matrix_grows(qwen2_tokenizer):
+    ids = add_level_tokens(qwen2_tokenizer, "zones")
+    assert ids[0] == 151665 + 100 or ids[0] == 151665  # after the 'levels' tokens where a test added them first
+    assert max(ids) >= 151936  # 300 tokens do not fit in the 271 spare rows
+    config = transformers.Qwen2Config(vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True)
+    model = transformers.Qwen2ForCausalLM(config)
+    prepared = prepare_model_for_levels(model, qwen2_tokenizer, "zones")
+    assert prepared == ids
+    rows = model.get_input_embeddings().weight.shape[0]
+    assert rows > max(ids) and rows % 64 == 0
+
+
+def test_zone_rows_keep_level_order_within_a_zone_and_differ_between_zones(smollm2_tokenizer):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    model = tiny_tied_llama()
+    ids = prepare_model_for_levels(model, tokenizer, "zones")
+    rows = model.get_input_embeddings().weight[ids].detach().reshape(3, 100, -1)
+    for zone in rows:
+        gaps = (zone[1:] - zone[:-1]).norm(dim=1)
+        assert gaps.min() > 0 and (zone[99] - zone[0]).norm() > 2 * gaps.max()
+    same_level_other_zone = (rows[0] - rows[1]).norm(dim=1)
+    assert same_level_other_zone.min() > 0  # '<B50>' and '<M50>' are told apart from the start
+
+
+def test_a_zones_student_is_checked_against_its_own_tokens(smollm2_tokenizer):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    level_ids = add_level_tokens(tokenizer)
+    with pytest.raises(LevelTokensError, match="'zones'"):
+        check_student({"prompt_style": "zones", "level_token_ids": level_ids}, tokenizer)  # levels only: refused
+    zone_ids = add_level_tokens(tokenizer, "zones")
+    check_student({"prompt_style": "zones", "level_token_ids": zone_ids}, tokenizer)
+    with pytest.raises(LevelTokensError, match="differ"):
+        check_student({"prompt_style": "zones", "level_token_ids": level_ids}, tokenizer)
+
+
+def test_auto_merges_a_student_of_added_tokens_even_on_gpu():
+    from service.backends.vllm_engine import merges_adapter
+
+    assert merges_adapter("auto", is_cpu=False, prompt_style="zones")
+    assert merges_adapter("auto", is_cpu=False, prompt_style="levels")
+    assert not merges_adapter("auto", is_cpu=False, prompt_style="compact")
+    assert merges_adapter("auto", is_cpu=True, prompt_style="compact")
+    assert not merges_adapter("lora", is_cpu=True, prompt_style="compact")

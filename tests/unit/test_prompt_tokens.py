@@ -9,7 +9,7 @@ from service import prompt
 from service.backends.prompt_ids import PromptIds, split_series
 from service.backends.vllm_engine import VLLMBackend
 from service.describe import DescribeOptions, prepare
-from service.level_tokens import add_level_tokens
+from service.level_tokens import add_level_tokens, uses_added_tokens
 from service.settings import Settings
 from training.generate import generate_ou
 
@@ -28,8 +28,8 @@ def test_prompt_ids_equal_the_chat_templates_tokenization(style):
     backend = VLLMBackend(settings)
     backend.tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
     assert backend.tokenizer.is_fast
-    if style == "levels":
-        add_level_tokens(backend.tokenizer)  # as training.merge saves it beside a levels student
+    if uses_added_tokens(style):
+        add_level_tokens(backend.tokenizer, style)  # as training.merge saves it beside such a student
     for record in generate_ou(20, seed=3):
         messages = prompt.build_messages(prepare(record["values"], DescribeOptions(), settings).tokens, style)
         assert backend.prompt_token_ids(messages) == template_ids(backend.tokenizer, messages)
@@ -43,12 +43,14 @@ def test_qwen2_tokenizer_takes_the_fast_path_with_its_own_ids():
     tokenizer = build_qwen2_tokenizer()
     encode = PromptIds(lambda text: tokenizer.encode(text, add_special_tokens=False))
     add_level_tokens(tokenizer)
-    for style in ("compact", "paper", "levels"):
+    add_level_tokens(tokenizer, "zones")
+    for style in ("compact", "paper", "levels", "zones"):
         for record in generate_ou(8, seed=5):
             levels = [f"{round(v * 40 + 50) % 100:02d}" for v in record["values"]]
             text = f"<|im_start|>user\n{prompt.user_prompt(levels, style)}<|im_end|>\n<|im_start|>assistant\n"
             assert encode(text) == tokenizer.encode(text, add_special_tokens=False)
-    assert sum(frame is not None for frame in encode.frames.values()) == 2  # compact and levels share a frame
+    assert sum(frame is not None for frame in encode.frames.values()) == 2  # compact, levels and zones share one
+    assert "<M50>" in encode.char_ids or "<B07>" in encode.char_ids
     assert "<L07>" in encode.char_ids or "<L50>" in encode.char_ids
 
 
