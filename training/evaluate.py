@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -73,6 +74,41 @@ def outcome_of(result, record_id: str, family: str, reference: str | None) -> Ou
 
 
 RAW_SPLITS = {"out_of_distribution": "ood_series.jsonl", "real_world": "realworld_series.jsonl"}  # raw floats, any length
+PAGE_KINDS = ("trend_up", "trend_down", "bump", "walk")  # the web page's examples (service/static/index.html)
+
+
+def page_example(kind: str) -> list[float]:
+    """The web page's example series, as its examples() draws them (same Lehmer generator, same rounding)."""
+    seed = 7
+
+    def rand() -> float:
+        nonlocal seed
+        seed = (seed * 16807) % 2147483647
+        return seed / 2147483647 - 0.5
+
+    n, out, level = (500 if kind == "walk" else 128), [], 0.0
+    for i in range(n):
+        t = i / (n - 1)
+        if kind == "trend_up":
+            out.append(10 + 8 * t + rand())
+        elif kind == "trend_down":
+            out.append(5 * math.exp(-((t - 0.1) ** 2) / 0.01) + 4 - 3 * t + 0.3 * rand())
+        elif kind == "bump":
+            out.append(math.sin(math.pi * t) * 3 + 0.2 * rand())
+        else:
+            level += rand()
+            out.append(level)
+    return [js_round(v * 1000) / 1000 for v in out]
+
+
+def js_round(x: float) -> float:
+    """JavaScript's Math.round: halves go up (Python's round goes to even)."""
+    return float(math.floor(x + 0.5))
+
+
+def page_records() -> list[dict]:
+    """The page's examples as raw-series records (split 'page_examples')."""
+    return [{"id": f"page-{kind}", "family": kind, "values": page_example(kind)} for kind in PAGE_KINDS]
 
 
 async def run_model(backend, settings: Settings, test: list[dict],
@@ -142,6 +178,8 @@ def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_onl
         "out_of_distribution": accuracy(out_dist),
         "ood_by_family": {f: accuracy(v) for f, v in sorted(by_family.items())},
         "real_world": accuracy(real),
+        "page_examples": {o.id: {"valid": o.valid, "stated": o.stated, "computed": o.computed}
+                          for o in raw.get("page_examples", [])},
         "per_class": {f: per_class(in_dist, f) for f in FIELDS},
         "per_class_real_world": {f: per_class(real, f) for f in FIELDS},
         "real_world_by_kind": {k: accuracy([o for o in real if o.family == k]) for k in sorted({o.family for o in real})},
@@ -177,6 +215,17 @@ def per_class_table(results: dict, key: str = "per_class_real_world") -> str:
     return "\n".join(lines)
 
 
+def page_examples_table(results: dict) -> str:
+    """One row per model and page example: each field as stated, with the rule's label where they differ."""
+    lines = ["| model | example | " + " | ".join(FIELDS) + " |", "| --- | --- |" + " --- |" * len(FIELDS)]
+    for model, summary in results.items():
+        for name, o in summary.get("page_examples", {}).items():
+            cells = [("invalid JSON" if not o["valid"] else o["stated"].get(f) if o["stated"].get(f) == o["computed"].get(f)
+                      else f"**{o['stated'].get(f)}** ({o['computed'].get(f)})") for f in FIELDS]
+            lines.append(f"| {model} | {name} | " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
 async def evaluate_model(settings: Settings, test: list[dict],
                          raw: dict[str, list[dict]]) -> tuple[list[Outcome], dict[str, list[Outcome]]]:
     """One engine for one model: start it, run every series, shut it down."""
@@ -196,6 +245,7 @@ async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | N
     its own prompt."""
     test = list(run.read_jsonl("sft/test.jsonl"))[:limit] if (run.path / "sft/test.jsonl").exists() else []
     raw = {name: list(run.read_jsonl(file)) for name, file in RAW_SPLITS.items() if (run.path / file).exists()}
+    raw["page_examples"] = page_records()
     engine = {"max_num_seqs": 32, "cpu_kv_cache_gib": 2}
     results = {}
     runs = [("base (paper prompt)", Settings(model=base, prompt_style="paper", **engine))] if with_base else []
@@ -239,9 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(results)
     if any(summary["real_world"]["n"] for summary in results.values()):
         table += "\n\nReal-world series, right/total per computed class:\n\n" + per_class_table(results)
+    table += "\n\nThe web page's examples, stated (rule) per field:\n\n" + page_examples_table(results)
     summary = list(results.values())[-1]
     (out / "results.json").write_text(json.dumps({"models": results, "summary": {
-        split: summary[split] for split in ("in_distribution", "out_of_distribution", "real_world", "cosine_to_teacher")}},
+        split: summary.get(split) for split in ("in_distribution", "out_of_distribution", "real_world", "cosine_to_teacher",
+                                                "page_examples")}},
         indent=2))
     (out / "report.md").write_text(table + "\n")
     if not test:
