@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from service.level_tokens import LevelTokensError, prepare_model_for_levels, uses_added_tokens
+from core.level_tokens import LevelTokensError, prepare_model_for_levels, uses_added_tokens
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 STUDENT_MANIFEST = "tsdescribe.json"

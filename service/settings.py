@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.prompt import PromptStyle
+from core.schema import PAPER_FIELDS, description_model
 from service.adapters import STUDENT_MANIFEST
-from service.prompt import PromptStyle
 
 # Model presets: production default on GPU, and the offline base that `make serve` prepares.
 MODEL_PRESETS = {
@@ -117,6 +118,15 @@ class Settings(BaseSettings):
             if directory and (Path(directory) / STUDENT_MANIFEST).is_file():
                 return json.loads((Path(directory) / STUDENT_MANIFEST).read_text())
         return None
+
+    @cached_property
+    def description_fields(self) -> tuple[str, ...]:
+        """The fields the student states, as it was trained: its manifest's `fields`, or the paper's three (students
+        from before the feature registry, and the bare base)."""
+        manifest = self.student_manifest() or {}
+        fields = tuple(manifest.get("fields") or PAPER_FIELDS)
+        description_model(fields)  # refuses fields the registry doesn't have, naming them
+        return fields
 
     @property
     def prompt_style_pinned(self) -> bool:

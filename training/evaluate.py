@@ -13,9 +13,9 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from service import facts
+from core import facts
+from core.series import encode
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
-from service.series import encode
 from service.settings import Settings
 from training.progress import gather_with_progress
 from training.rundir import RunDir

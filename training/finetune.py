@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from core.facts import label_word_spans
+from core.level_tokens import prepare_model_for_levels, uses_added_tokens
 from service.cpu import cpu_dtype, torch_dtype_name
-from service.facts import label_word_spans
-from service.level_tokens import prepare_model_for_levels, uses_added_tokens
 from training.rundir import RunDir
 
 

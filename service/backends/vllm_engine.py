@@ -10,10 +10,10 @@ import time
 import uuid
 from pathlib import Path
 
+from core.level_tokens import uses_added_tokens
 from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
 from service.backends.prompt_ids import PromptIds
 from service.cpu import cpu_dtype
-from service.level_tokens import uses_added_tokens
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class VLLMBackend:
         LoRA cannot carry the embedding rows they were trained in."""
         from transformers import AutoTokenizer
 
-        from service.level_tokens import LevelTokensError, check_student, level_token_ids
+        from core.level_tokens import LevelTokensError, check_student, level_token_ids
 
         if self.adapter_mode == "lora":
             raise LevelTokensError(f"a student of prompt style {self.settings.prompt_style!r} carries trained embedding "
