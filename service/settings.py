@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -12,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.prompt import PromptStyle
 from core.schema import PAPER_FIELDS, description_model
-from service.adapters import STUDENT_MANIFEST
+from service.adapters import read_manifest
 
 # Model presets: production default on GPU, and the offline base that `make serve` prepares.
 MODEL_PRESETS = {
@@ -115,8 +113,9 @@ class Settings(BaseSettings):
     def student_manifest(self) -> dict | None:
         """tsdescribe.json written by training.merge beside the adapter or the merged model, if any."""
         for directory in (self.adapter, self.model_path):
-            if directory and (Path(directory) / STUDENT_MANIFEST).is_file():
-                return json.loads((Path(directory) / STUDENT_MANIFEST).read_text())
+            manifest = read_manifest(directory)
+            if manifest is not None:
+                return manifest
         return None
 
     @cached_property
