@@ -5,6 +5,7 @@ RUN useradd --create-home --uid 1000 app && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core core
 COPY service service
 COPY training training
 COPY clients clients

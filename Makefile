@@ -134,7 +134,7 @@ rollback:
 	curl -fsS --max-time 600 -X POST -H "X-Admin-Key: $$TSD_ADMIN_KEY" $(TARGET)/admin/adapters/rollback; echo
 
 lint: install
-	$(VENV)/bin/ruff check service training clients tests
+	$(VENV)/bin/ruff check core service training clients tests
 
 clean:
 	rm -rf $(VENV) models/smollm2-135m-instruct .pytest_cache

@@ -40,7 +40,7 @@ def _number(cell: str) -> float | None:
 
 
 def render_table(result) -> str:
-    lines = [f"trend    {result.trend}", f"noise    {result.noise}", f"extrema  {result.extrema}"]
+    lines = [f"{name:<8} {sentence}" for name, sentence in result.description.items()]
     if result.checks:
         lines.append("")
         for name, check in result.checks.items():

@@ -49,11 +49,10 @@ class FieldCheck:
 
 @dataclass(frozen=True)
 class Result:
-    """One description, as the service returned it."""
+    """One description, as the service returned it: one sentence per field the student states (a mapping, so that
+    fields added by a newer service never break this client)."""
 
-    trend: str
-    noise: str
-    extrema: str
+    description: dict[str, str]
     checks: dict[str, FieldCheck] | None
     score: float | None
     repaired: list[str]
@@ -62,12 +61,25 @@ class Result:
     series: dict
     latency_ms: float
 
+    @property
+    def trend(self) -> str | None:
+        return self.description.get("trend")
+
+    @property
+    def noise(self) -> str | None:
+        return self.description.get("noise")
+
+    @property
+    def extrema(self) -> str | None:
+        return self.description.get("extrema")
+
     @classmethod
     def from_json(cls, body: dict) -> Result:
         checks = body.get("checks")
         return cls(
-            **body["description"],
-            checks={k: FieldCheck(**v) for k, v in checks.items() if k in ("trend", "noise", "max", "min")} if checks else None,
+            description=dict(body["description"]),
+            checks={k: FieldCheck(**{f: v[f] for f in ("stated", "computed", "agrees", "fact")})
+                    for k, v in checks.items() if isinstance(v, dict)} if checks else None,
             score=checks["score"] if checks else None,
             repaired=checks["repaired"] if checks else [],
             model=body["model"],

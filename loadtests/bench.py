@@ -25,9 +25,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from service import prompt
+from core import prompt
+from core.schema import description_json_schema
 from service.cpu import cpu_dtype, host_cpu, torch_dtype_name
-from service.describe import JSON_SCHEMA, DescribeOptions, prepare
+from service.describe import DescribeOptions, prepare
 from service.settings import Settings
 from training.generate import generate_ou
 from training.progress import gather_with_progress
@@ -106,7 +107,7 @@ class RawEngine:
 
         await self.backend.start()
         self.sampling = SamplingParams(temperature=0.0, max_tokens=self.settings.max_tokens,
-                                       structured_outputs=StructuredOutputsParams(json=JSON_SCHEMA))
+                                       structured_outputs=StructuredOutputsParams(json=description_json_schema()))
 
     def job(self, values):
         """A coroutine factory; the prompt is tokenized here, outside the timed part."""

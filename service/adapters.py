@@ -6,13 +6,41 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from service.level_tokens import LevelTokensError, prepare_model_for_levels, uses_added_tokens
+from core.level_tokens import LevelTokensError, prepare_model_for_levels, uses_added_tokens
+from service.atomic import atomic_directory
 
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+# The layout of an adapter version directory (models/adapters/<name>), known here only: peft's config and weights,
+# and the student manifest training.merge writes (base, prompt style, fields, level token ids, metrics).
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS)
 STUDENT_MANIFEST = "tsdescribe.json"
+
+
+def read_manifest(directory: str | Path | None) -> dict | None:
+    """The student manifest in an adapter or merged-model directory, if there is one."""
+    path = Path(directory) / STUDENT_MANIFEST if directory else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
+def missing_files(directory: str | Path) -> list[str]:
+    """The files of a saved peft adapter that a directory lacks."""
+    return [name for name in ADAPTER_FILES if not (Path(directory) / name).is_file()]
+
+
+def adapter_version(adapter: str | None) -> dict | None:
+    """What identifies a deployed adapter: its directory, manifest name and a content hash."""
+    if adapter is None:
+        return None
+    directory = Path(adapter)
+    digest = hashlib.sha256()
+    for name in (*ADAPTER_FILES, STUDENT_MANIFEST):
+        if (directory / name).is_file():
+            digest.update((directory / name).read_bytes())
+    manifest = read_manifest(directory) or {}
+    return {"path": str(directory), "name": manifest.get("name", directory.name), "sha256": digest.hexdigest()[:16]}
 
 
 def base_fingerprint(base: str) -> str:
@@ -46,10 +74,8 @@ def merge_adapter(base: str, adapter: str | Path, out: Path, manifest: dict | No
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))  # one per merge
-    if manifest is None and (Path(adapter) / STUDENT_MANIFEST).is_file():
-        manifest = json.loads((Path(adapter) / STUDENT_MANIFEST).read_text())
+    if manifest is None:
+        manifest = read_manifest(adapter)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if manifest and uses_added_tokens(manifest.get("prompt_style")):  # the base as it was trained: level rows added
@@ -57,18 +83,12 @@ def merge_adapter(base: str, adapter: str | Path, out: Path, manifest: dict | No
         if manifest.get("level_token_ids") not in (None, ids):
             raise LevelTokensError(f"the adapter was trained with level token ids {manifest['level_token_ids'][:2]}… "
                                    f"but this base gives {ids[:2]}…: merge it onto the base it names ({manifest.get('base')})")
-    try:
-        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with atomic_directory(out) as partial:  # one partial directory per merge; config.json appears with the weights
         merged.save_pretrained(partial, safe_serialization=True)
         tokenizer.save_pretrained(partial)
         if manifest is not None:
             (partial / STUDENT_MANIFEST).write_text(json.dumps({**manifest, "merged": True}, indent=2))
-        partial.chmod(0o755)
-        shutil.rmtree(out, ignore_errors=True)
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return out
 
 

@@ -13,9 +13,10 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
+    create_model,
 )
 
-from service.schema import Description
+from core.facts import CHECKED_FIELDS
 
 
 def _series_value(value: object) -> float | None:
@@ -93,13 +94,16 @@ class FieldCheckOut(BaseModel):
     fact: str = Field(description="the computed fact as a sentence")
 
 
-class ChecksOut(BaseModel):
-    trend: FieldCheckOut
-    noise: FieldCheckOut
-    max: FieldCheckOut
-    min: FieldCheckOut
-    score: float = Field(description="fraction of the four fields that agree")
+class ChecksBase(BaseModel):
+    score: float = Field(description="fraction of the checked fields that agree")
     repaired: list[str] = Field(description="output fields replaced by facts (repair=true)")
+
+
+# One entry per checked field of the feature registry; null where the deployed student does not state that field.
+ChecksOut = create_model(
+    "ChecksOut", __base__=ChecksBase,
+    **{name: (FieldCheckOut | None, Field(None, description=f"the {name} label: stated vs computed"))
+       for name in CHECKED_FIELDS})
 
 
 class ModelOut(BaseModel):
@@ -124,7 +128,8 @@ class SeriesOut(BaseModel):
 
 
 class DescribeResponse(BaseModel):
-    description: Description
+    description: dict[str, str] = Field(description="one sentence per field the deployed student states "
+                                        "(GET /info: settings.fields), e.g. trend, noise, extrema")
     checks: ChecksOut | None
     model: ModelOut
     usage: UsageOut

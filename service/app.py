@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.series import tokens_per_digit
 from service import logs
 from service.admin import router as admin_router
 from service.admission import Admission, RateLimiter
@@ -27,7 +28,6 @@ from service.logs import request_id_from
 from service.metrics import Metrics
 from service.routes import router
 from service.security import Unauthorized, caller_identity
-from service.series import tokens_per_digit
 from service.settings import Settings
 from service.state import ServiceState
 

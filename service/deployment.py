@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.adapters import ADAPTER_FILES, STUDENT_MANIFEST
+from service.adapters import adapter_version, missing_files
 from service.backends.base import Backend
 from service.errors import DeploymentBusy, DeploymentError, EngineUnavailable, InsufficientMemory
 from service.memory import GIB, headroom, process_tree_pss
@@ -21,26 +19,12 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def adapter_version(adapter: str | None) -> dict | None:
-    """What identifies a deployed adapter: its directory, manifest name and a content hash."""
-    if adapter is None:
-        return None
-    directory = Path(adapter)
-    digest = hashlib.sha256()
-    for name in (*ADAPTER_FILES, STUDENT_MANIFEST):
-        if (directory / name).is_file():
-            digest.update((directory / name).read_bytes())
-    manifest_path = directory / STUDENT_MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    return {"path": str(directory), "name": manifest.get("name", directory.name), "sha256": digest.hexdigest()[:16]}
-
-
 def check_adapter_dir(adapter: str) -> None:
     """Refuse a directory that is not a saved peft adapter, with what is missing."""
     directory = Path(adapter)
     if not directory.is_dir():
         raise DeploymentError(f"adapter directory {adapter!r} does not exist on the server")
-    missing = [name for name in ADAPTER_FILES if not (directory / name).is_file()]
+    missing = missing_files(directory)
     if missing:
         raise DeploymentError(f"adapter directory {adapter!r} lacks {', '.join(missing)}")
 

@@ -6,14 +6,13 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from service import facts, prompt, series
+from core import facts, prompt, series
+from core.schema import DescriptionBase, description_json_schema, parse_description
 from service.backends.base import Backend, GenerationParams
 from service.errors import ModelOutputError
-from service.schema import Description, description_json_schema, parse_description
 from service.settings import Settings
-
-JSON_SCHEMA = description_json_schema()
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class DescribeOptions:
 
 @dataclass(frozen=True)
 class DescribeResult:
-    description: Description
+    description: DescriptionBase  # the fields the deployed student states (settings.description_fields)
     check: facts.SelfCheck | None
     features: facts.Features
     encoded: series.EncodedSeries
@@ -35,6 +34,12 @@ class DescribeResult:
     completion_tokens: int
     seconds: float
     engine_seconds: float
+
+
+@lru_cache(maxsize=16)
+def json_schema(fields: tuple[str, ...]) -> dict:
+    """The schema the engine is forced to follow for a student of these fields (built once per field list)."""
+    return description_json_schema(fields)
 
 
 def prepare(values: Sequence[float | None], options: DescribeOptions, settings: Settings) -> series.EncodedSeries:
@@ -66,15 +71,15 @@ async def describe_encoded(
     """Describe an encoded series; the self-check and repair use the same rules as training's fact-check (features
     computed on the full-resolution series; evaluation passes those a test record was labelled with)."""
     started = time.perf_counter()
-    messages = prompt.build_messages(encoded.tokens, settings.prompt_style)
+    messages = prompt.build_messages(encoded.tokens, settings.prompt_style, settings.description_fields)
     params = GenerationParams(
-        json_schema=JSON_SCHEMA, max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
+        json_schema=json_schema(settings.description_fields), max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
     )
     engine_started = time.perf_counter()
     generation = await backend.generate(messages, params)
     engine_seconds = generation.engine_seconds or time.perf_counter() - engine_started
     try:
-        description = parse_description(generation.text)
+        description = parse_description(generation.text, settings.description_fields)
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
     if features is None:

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from core import facts
+from core.series import EncodedSeries
 from service import api
 from service.deployment import Deployed
 from service.describe import DescribeOptions, DescribeResult, describe_all, describe_encoded, prepare, prepare_batch
 from service.errors import DeadlineExceeded, EngineUnavailable, SeriesError, ShuttingDown
 from service.security import require_api_key
-from service.series import EncodedSeries
 from service.state import ServiceState, service_state
 
 router = APIRouter()
@@ -45,7 +46,7 @@ def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResp
         checks = api.ChecksOut(**fields, score=result.check.score, repaired=list(result.check.repaired))
     e = result.encoded
     return api.DescribeResponse(
-        description=result.description,
+        description=result.description.model_dump(),
         checks=checks,
         model=model,
         usage=api.UsageOut(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens),
@@ -184,6 +185,8 @@ async def info(state: ServiceState = Depends(service_state)) -> dict:
         "tokens_per_digit": state.tokens_per_digit,
         "settings": {
             "prompt_style": s.prompt_style,
+            "fields": list(s.description_fields),
+            "checked_fields": [name for f in facts.active_features(s.description_fields) for name in f.labels],
             "trained_length": s.trained_length,
             "min_length": s.min_length,
             "max_length": s.max_length,

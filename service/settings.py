@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.adapters import STUDENT_MANIFEST
-from service.prompt import PromptStyle
+from core.prompt import PromptStyle
+from core.schema import PAPER_FIELDS, description_model
+from service.adapters import read_manifest
 
 # Model presets: production default on GPU, and the offline base that `make serve` prepares.
 MODEL_PRESETS = {
@@ -114,9 +113,19 @@ class Settings(BaseSettings):
     def student_manifest(self) -> dict | None:
         """tsdescribe.json written by training.merge beside the adapter or the merged model, if any."""
         for directory in (self.adapter, self.model_path):
-            if directory and (Path(directory) / STUDENT_MANIFEST).is_file():
-                return json.loads((Path(directory) / STUDENT_MANIFEST).read_text())
+            manifest = read_manifest(directory)
+            if manifest is not None:
+                return manifest
         return None
+
+    @cached_property
+    def description_fields(self) -> tuple[str, ...]:
+        """The fields the student states, as it was trained: its manifest's `fields`, or the paper's three (students
+        from before the feature registry, and the bare base)."""
+        manifest = self.student_manifest() or {}
+        fields = tuple(manifest.get("fields") or PAPER_FIELDS)
+        description_model(fields)  # refuses fields the registry doesn't have, naming them
+        return fields
 
     @property
     def prompt_style_pinned(self) -> bool:

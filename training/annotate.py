@@ -13,12 +13,11 @@ import asyncio
 import json
 import random
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
-from service import facts
-from service.prompt import series_from_prompt
-from service.series import encode
+from core import facts
+from core.prompt import series_from_prompt
+from core.series import encode
 from training.progress import progress
 from training.rundir import RunDir
 from training.teachers import OpenAITeacher, TeacherConfig, TeacherError, rule_description
@@ -57,7 +56,7 @@ def annotate_rules(run: RunDir, seed: int) -> list[dict]:
     out = []
     for record in progress(list(run.read_jsonl("series.jsonl")), "rule teacher"):
         levels, features = encoded(record["values"])
-        out.append({"id": record["id"], "family": record["family"], "levels": levels, "features": asdict(features),
+        out.append({"id": record["id"], "family": record["family"], "levels": levels, "features": features.record(),
                     "description": rule_description(features, rng).model_dump(), "teacher": "rules"})
     return out
 
@@ -79,7 +78,7 @@ async def annotate_openai(run: RunDir, config: TeacherConfig, limit: int | None)
             print(f"{record['id']}: {error}", file=sys.stderr)
             failures.append({"id": record["id"], "reason": str(error)[:300]})
             return None
-        return {"id": record["id"], "family": record["family"], "levels": levels, "features": asdict(features),
+        return {"id": record["id"], "family": record["family"], "levels": levels, "features": features.record(),
                 "description": description.model_dump(), "teacher": f"openai:{config.model}"}
 
     try:

@@ -10,12 +10,11 @@ import hashlib
 import random
 import sys
 from collections import Counter
-from dataclasses import asdict
 
-from service.facts import CHECKED_FIELDS, stored_features
-from service.prompt import PROMPT_STYLES, build_messages
-from service.schema import Description, render_target
-from service.series import format_levels
+from core.facts import CHECKED_FIELDS, DESCRIPTION_FIELDS, stored_features
+from core.prompt import PROMPT_STYLES, build_messages
+from core.schema import description_model, render_target
+from core.series import format_levels
 from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
@@ -102,14 +101,14 @@ def class_table(examples: list[dict]) -> dict:
 
 def sft_example(record: dict, style: str) -> dict:
     """Chat messages exactly as the service sends them, and the compact JSON the student must answer."""
-    description = Description.model_validate(record["description"])
+    description = description_model(DESCRIPTION_FIELDS).model_validate(record["description"])
     return {
         "id": record["id"],
         "family": record.get("family", "ou"),
         "teacher": record.get("teacher"),
         "levels": record["levels"],
-        "features": asdict(stored_features(record)),
-        "messages": build_messages(format_levels(record["levels"]), style),
+        "features": stored_features(record).record(),
+        "messages": build_messages(format_levels(record["levels"]), style, DESCRIPTION_FIELDS),
         "target": render_target(description),
     }
 
@@ -156,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s]) for s in SPLITS}
-    run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "counts": counts,
+    run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(DESCRIPTION_FIELDS),
+                           "counts": counts,
                            "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})
     print(counts, teachers)

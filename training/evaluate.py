@@ -13,9 +13,10 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from service import facts
+from core import facts
+from core.series import encode
+from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
-from service.series import encode
 from service.settings import Settings
 from training.progress import gather_with_progress
 from training.rundir import RunDir
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     config = run.manifest()["stages"].get("finetune", {}).get("config", {})
     base = config.get("base", "models/smollm2-135m-instruct")
     style = config.get("prompt_style", "compact")
-    adapter = args.adapter or (str(run.path / "adapter") if (run.path / "adapter" / "adapter_config.json").exists() else None)
+    adapter = args.adapter or (str(run.path / "adapter") if not missing_files(run.path / "adapter") else None)
     student = args.student or (str(run.path / "merged") if (run.path / "merged" / "config.json").exists() else None)
     if args.no_base and not (student or adapter):
         parser.error("--no-base leaves nothing to evaluate: no --student, --adapter, RUN/merged or RUN/adapter")

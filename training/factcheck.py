@@ -11,8 +11,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from service import facts
-from service.schema import Description
+from core import facts
+from core.schema import Description
 from training.rundir import RunDir
 
 
@@ -72,14 +72,13 @@ class NLIJudge:
 def nli_findings(judge: NLIJudge, records: list[dict]) -> dict:
     """Per field, the share of teacher sentences the fact sentences entail."""
     out = {}
-    for field, fact_of in (("trend", lambda f: facts.trend_fact(f.trend)), ("noise", lambda f: facts.noise_fact(f.noise)),
-                           ("extrema", lambda f: facts.extrema_fact(f.max, f.min))):
-        premises = [fact_of(facts.stored_features(r)) for r in records]
-        hypotheses = [r["description"][field] for r in records]
+    for feature in facts.FEATURES:
+        premises = [feature.fact(facts.stored_features(r).labels) for r in records]
+        hypotheses = [r["description"][feature.field] for r in records]
         scores = []
         for i in range(0, len(records), 16):
             scores += judge.scores(premises[i : i + 16], hypotheses[i : i + 16])
-        out[field] = round(sum(s["entailment"] > s["contradiction"] for s in scores) / max(1, len(scores)), 4)
+        out[feature.field] = round(sum(s["entailment"] > s["contradiction"] for s in scores) / max(1, len(scores)), 4)
     return out
 
 

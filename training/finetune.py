@@ -16,9 +16,10 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from core.facts import label_word_spans
+from core.level_tokens import prepare_model_for_levels, uses_added_tokens
+from service.adapters import missing_files
 from service.cpu import cpu_dtype, torch_dtype_name
-from service.facts import label_word_spans
-from service.level_tokens import prepare_model_for_levels, uses_added_tokens
 from training.rundir import RunDir
 
 
@@ -159,7 +160,7 @@ def config_hash(config: FinetuneConfig) -> str:
 def resumable_state(checkpoint: Path, identity: dict, fresh: bool) -> dict | None:
     """The checkpoint's state when it may be resumed: None when there is none or `fresh`; refuses (SystemExit) a
     checkpoint of another config or other data."""
-    if fresh or not (checkpoint / "state.json").is_file() or not (checkpoint / "adapter_config.json").is_file():
+    if fresh or not (checkpoint / "state.json").is_file() or bool(missing_files(checkpoint)):
         return None
     state = json.loads((checkpoint / "state.json").read_text())
     changed = [name for name in ("config", "data") if state.get(name) != identity[name]]

@@ -12,8 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from service.adapters import STUDENT_MANIFEST as MANIFEST
-from service.adapters import adapter_digest, merge_adapter
+from service.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDENT_MANIFEST, adapter_digest, merge_adapter
 from training.rundir import RunDir, git_revision
 
 
@@ -27,6 +26,7 @@ def student_manifest(run: RunDir) -> dict:
         "name": run.path.name,
         "base": config.get("base"),
         "prompt_style": config.get("prompt_style", "paper"),
+        "fields": stages.get("dataset", {}).get("fields"),  # what it states; None: the paper's three (older runs)
         "trained_length": 128,
         "level_token_ids": finetune.get("level_token_ids"),
         "data_hash": stages.get("dataset", {}).get("hash"),
@@ -53,18 +53,18 @@ def ship(run: RunDir, target: Path) -> Path:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    with safe_open(run.path / "adapter" / "adapter_model.safetensors", framework="pt") as weights:
+    with safe_open(run.path / "adapter" / ADAPTER_WEIGHTS, framework="pt") as weights:
         tensors = {k: weights.get_tensor(k) for k in weights.keys()}  # noqa: SIM118 - safe_open has no iterator
         metadata = weights.metadata()
     tensors = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()}
     manifest = json.dumps(student_manifest(run), indent=2)
-    config = (run.path / "adapter" / "adapter_config.json").read_bytes()
+    config = (run.path / "adapter" / ADAPTER_CONFIG).read_bytes()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        (partial / "adapter_config.json").write_bytes(config)
-        save_file(tensors, partial / "adapter_model.safetensors", metadata=metadata)
-        (partial / MANIFEST).write_text(manifest)
+        (partial / ADAPTER_CONFIG).write_bytes(config)
+        save_file(tensors, partial / ADAPTER_WEIGHTS, metadata=metadata)
+        (partial / STUDENT_MANIFEST).write_text(manifest)
         digest = adapter_digest("", partial)
         final = target if not target.exists() else target.with_name(f"{target.name}-{digest[:8]}")
         if final.exists():  # this very version was shipped before

@@ -13,11 +13,10 @@ import math
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 
 import numpy as np
 
-from service import facts
+from core import facts
 from training.rundir import RunDir
 
 OUT = "realworld_series.jsonl"
@@ -142,7 +141,7 @@ def build(count: int, seed: int, per_source: int = 60, source_share: float = 0.1
         for window in windows(name, values, rng, per_source):
             features = facts.compute_features(window["values"])
             if is_clear(features):
-                candidates.append({**window, "kind": kind, "features": asdict(features)})
+                candidates.append({**window, "kind": kind, "features": features.record()})
     chosen = balanced(candidates, count, rng, source_share)
     return [{"id": f"real-{i:04d}", "family": c["kind"], "source": c["source"], "start": c["start"],
              "values": c["values"].tolist(), "features": c["features"]} for i, c in enumerate(chosen)]

@@ -13,71 +13,16 @@ from pathlib import Path
 
 import httpx
 
-from service import facts, prompt
-from service.schema import Description, description_json_schema, parse_description
-from service.series import format_levels
+from core import facts, prompt
+from core.schema import Description, description_json_schema, parse_description
+from core.series import format_levels
 
-# --- rule teacher: the facts, phrased the way a teacher model phrases them --------------------
-# The first sentence per label is the medoid (all-MiniLM-L6-v2) of the real teacher's sentences for that label in the
-# shared annotations' training split; the student copies it at temperature 0, which keeps its voice the teacher's.
-
-_TREND = {
-    "increasing": [
-        "The time series shows an increasing trend over the time period.",
-        "The time series exhibits an overall increasing trend.",
-        "The series shows a clear upward trend from beginning to end.",
-        "The time series displays an increasing trend over time.",
-    ],
-    "decreasing": [
-        "The time series exhibits a decreasing trend over time.",
-        "The time series shows a decreasing trend over the observed period.",
-        "The series shows a clear downward trend from beginning to end.",
-        "The time series displays a decreasing trend over time.",
-    ],
-    "flat": [
-        "The time series shows no clear trend over the time period.",
-        "The time series is flat overall, with no clear direction.",
-        "The series remains flat, fluctuating around a stable level.",
-    ],
-}
-_NOISE = {
-    "low": [
-        "The noise intensity in the time series is relatively low.",
-        "The noise intensity is low, with the values following a smooth path.",
-        "The noise intensity is relatively low.",
-    ],
-    "medium": [
-        "The noise intensity is medium, with noticeable fluctuations throughout the series.",
-        "The noise intensity in the time series is medium.",
-        "The noise intensity appears to be medium, with noticeable fluctuations around the trend.",
-    ],
-    "high": [
-        "The noise intensity is high.",
-        "The noise intensity is high, with significant fluctuations throughout the series.",
-        "The noise intensity in the time series is high, with frequent and sharp changes in values.",
-    ],
-}
-_MAX_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["in the middle", "around the middle"],
-              "end": ["towards the end", "at the end"]}
-_MIN_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["around the middle", "in the middle"],
-              "end": ["at the end", "towards the end"]}
-_EXTREMA = [
-    "The global maximum is located {max}, while the global minimum is {min}.",
-    "The global maximum is located {max}, and the global minimum is located {min}.",
-    "The global minimum is located {min}, while the global maximum is {max}.",
-]
-CANONICAL_SHARE = 0.7
-
-
-def _pick(options: list[str], rng: random.Random) -> str:
-    """The canonical (teacher-medoid) phrasing most of the time, a variant otherwise."""
-    return options[0] if rng.random() < CANONICAL_SHARE else rng.choice(options[1:])
+# --- rule teacher: the facts, phrased the way a teacher model phrases them (each feature's own phrasings) ----------
 
 
 def rule_description(f: facts.Features, rng: random.Random) -> Description:
     """A teacher-like description whose every label is the computed one."""
-    extrema = _pick(_EXTREMA, rng).format(max=_pick(_MAX_PLACE[f.max], rng), min=_pick(_MIN_PLACE[f.min], rng))
-    return Description(trend=_pick(_TREND[f.trend], rng), noise=_pick(_NOISE[f.noise], rng), extrema=extrema)
+    return Description(**{feature.field: feature.phrase(f.labels, rng) for feature in facts.FEATURES})
 
 
 # --- OpenAI-compatible multimodal teacher -----------------------------------------------------

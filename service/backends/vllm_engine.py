@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
 import uuid
-from pathlib import Path
 
+from core.level_tokens import uses_added_tokens
 from service.backends.base import EngineDead, EngineUnavailable, Generation, GenerationParams, UnsupportedRequest
 from service.backends.prompt_ids import PromptIds
 from service.cpu import cpu_dtype
-from service.level_tokens import uses_added_tokens
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,7 +149,8 @@ class VLLMBackend:
         LoRA cannot carry the embedding rows they were trained in."""
         from transformers import AutoTokenizer
 
-        from service.level_tokens import LevelTokensError, check_student, level_token_ids
+        from core.level_tokens import LevelTokensError, check_student, level_token_ids
+        from service.adapters import read_manifest
 
         if self.adapter_mode == "lora":
             raise LevelTokensError(f"a student of prompt style {self.settings.prompt_style!r} carries trained embedding "
@@ -160,7 +159,7 @@ class VLLMBackend:
         tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         level_token_ids(tokenizer, self.settings.prompt_style)
         check_student(self.settings.student_manifest() if self.adapter_mode != "merged" else
-                      _manifest_of(self.model_path), tokenizer)
+                      read_manifest(self.model_path), tokenizer)
 
     def sampling_params(self, params: GenerationParams):
         """vLLM SamplingParams; never a per-request seed on the CPU engine (it kills the engine core)."""
@@ -281,9 +280,3 @@ async def reap_engine_processes(delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16
     _REAPERS.add(task)
     task.add_done_callback(_REAPERS.discard)
 
-
-def _manifest_of(directory: str) -> dict | None:
-    from service.adapters import STUDENT_MANIFEST
-
-    path = Path(directory) / STUDENT_MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -83,7 +83,12 @@ async def test_info_serves_the_loaded_version_without_rehashing(make_client, tmp
 async def test_sigterm_drain_answers_the_queue_503_and_lets_running_requests_finish(make_client):
     app, client = await make_client(SlowBackend(seconds=0.5), max_in_flight=2, max_queue=20)
     requests = [asyncio.create_task(client.post("/describe", json={"series": SERIES})) for _ in range(10)]
-    await asyncio.sleep(0.1)
+    admission = app.state.service.admission
+    for _ in range(200):  # until every request is running or queued (a fixed sleep lost some on a loaded machine)
+        if admission.running == 2 and admission.waiting == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert (admission.running, admission.waiting) == (2, 8)
     app.state.service.drain(grace_s=5)
     responses = await asyncio.gather(*requests)
     codes = sorted(r.status_code for r in responses)

@@ -7,12 +7,14 @@ import time
 import httpx
 import pytest
 
+from core.schema import description_json_schema
 from service.backends.base import GenerationParams
 from service.backends.openai_remote import OpenAIBackend
 from service.backends.transformers_reference import TransformersBackend
-from service.describe import JSON_SCHEMA
-from service.prompt import build_messages
-from service.schema import parse_description
+
+JSON_SCHEMA = description_json_schema()
+from core.prompt import build_messages
+from core.schema import parse_description
 from service.settings import Settings
 from tests.integration.conftest import ROOT, SMOLLM2_DIR, free_port
 

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from service.schema import Description
+from core.schema import Description
 from training.prepare_base import prepare_tiny_qwen2
 
 pytestmark = pytest.mark.integration

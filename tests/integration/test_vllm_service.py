@@ -7,8 +7,8 @@ import httpx
 import numpy as np
 import pytest
 
+from core.schema import Description
 from service.cpu import cpu_dtype
-from service.schema import Description
 from tests.integration.conftest import SMOLLM2_DIR
 
 pytestmark = pytest.mark.integration

@@ -91,3 +91,14 @@ def test_cli_reads_numbers(text, column, expected):
 def test_cli_asks_for_a_column_on_csv():
     with pytest.raises(ValueError, match="choose a column"):
         cli.parse_numbers("a,b\n1,2\n")
+
+
+def test_fields_a_newer_service_adds_never_break_this_client():
+    from clients.client import Result
+
+    body = {**BODY, "description": {**BODY["description"], "seasonality": "Seasonal, period 12."},
+            "checks": {**BODY["checks"], "period": None,
+                       "outliers": {"stated": "none", "computed": "none", "agrees": True, "fact": "f", "indices": []}}}
+    result = Result.from_json(body)
+    assert result.trend == "Up." and result.description["seasonality"] == "Seasonal, period 12."
+    assert "period" not in result.checks and result.checks["outliers"].agrees

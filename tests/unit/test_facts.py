@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from service import facts
-from service.schema import Description
+from core import facts
+from core.schema import Description
 
 
 def levels(values):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from service.facts import label_word_spans
+from core.facts import label_word_spans
 from training.finetune import answer_loss, batches, tokenize_example
 
 transformers = pytest.importorskip("transformers")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service import prompt
-from service.level_tokens import (
+from core import prompt
+from core.level_tokens import (
     LEVEL_TOKENS,
     LevelTokensError,
     add_level_tokens,
@@ -153,7 +153,7 @@ def test_the_engine_refuses_a_levels_student_in_lora_mode_or_without_its_tokeniz
 
 
 def test_zone_tokens_carry_the_zone_the_extrema_rule_draws(smollm2_tokenizer):
-    from service.facts import position_label
+    from core.facts import position_label
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
     ids = add_level_tokens(tokenizer, "zones")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.facts import compute_features
+from core.facts import compute_features
 from training.evaluate import PAGE_KINDS, page_example, page_examples_table
 
 PAGE = Path(__file__).resolve().parents[2] / "service" / "static" / "index.html"

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from service import prompt
-from service.schema import Description, DescriptionParseError, description_json_schema, parse_description, render_target
+from core import prompt
+from core.schema import Description, DescriptionParseError, description_json_schema, parse_description, render_target
 
 SHARED_PROMPT = Path(__file__).resolve().parents[3] / "shared" / "data" / "paper_prompt.txt"
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from service import prompt
+from core import prompt
+from core.level_tokens import add_level_tokens, uses_added_tokens
 from service.backends.prompt_ids import PromptIds, split_series
 from service.backends.vllm_engine import VLLMBackend
 from service.describe import DescribeOptions, prepare
-from service.level_tokens import add_level_tokens, uses_added_tokens
 from service.settings import Settings
 from training.generate import generate_ou
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from service import facts
+from core import facts
 from training import realworld
 
 
@@ -22,7 +22,7 @@ def test_records_are_clear_labelled_by_the_rules_and_spread_over_sources():
     assert len(records) == 40
     for r in records:
         features = facts.compute_features(r["values"])
-        assert r["features"] == facts.Features(**r["features"]).__dict__
+        assert r["features"] == facts.Features.from_record(r["features"]).record()
         assert features.trend == r["features"]["trend"] and realworld.is_clear(features)
         assert realworld.MIN_WINDOW <= len(r["values"]) <= realworld.MAX_WINDOW
     per_source = {s: sum(r["source"] == s for r in records) for s in {r["source"] for r in records}}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from service import series
+from core import series
 
 
 def test_encoding_spans_00_to_99_with_two_digits():

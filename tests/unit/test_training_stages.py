@@ -1,12 +1,12 @@
-import dataclasses
 import json
 import random
 
 import numpy as np
 
-from service import facts
-from service.prompt import series_from_prompt
-from service.series import encode
+from core import facts
+from core.features import extrema, noise, trend
+from core.prompt import series_from_prompt
+from core.series import encode
 from training import dataset, generate, teachers
 from training.annotate import import_companion
 from training.factcheck import FactcheckConfig, agreement_report, check_record
@@ -57,7 +57,7 @@ def test_cell_draw_covers_every_cell_and_balances_each_field():
     records = []
     for r in [*generate.generate_ou(600, seed=2), *generate.generate_world(3000, seed=2)]:
         features = facts.compute_features(r["values"])
-        records.append({"levels": [], "features": dataclasses.asdict(features)})
+        records.append({"levels": [], "features": features.record()})
     drawn = dataset.cell_balanced_subset(records, 600, random.Random(0))
     table = dataset.class_table(drawn)
     assert set(table["cells"]) == {dataset.cell_of(r) for r in records}
@@ -75,13 +75,13 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
         features = facts.compute_features(encode(record["values"], length=128).values)
         description = teachers.rule_description(features, rng)
         assert facts.check(description, features).score == 1.0
-    for label, sentences in teachers._TREND.items():
+    for label, sentences in trend.PHRASINGS.items():
         assert all(facts.read_trend(s) == label for s in sentences)
-    for label, sentences in teachers._NOISE.items():
+    for label, sentences in noise.PHRASINGS.items():
         assert all(facts.read_noise(s) == label for s in sentences)
-    for template in teachers._EXTREMA:
-        for max_label, max_places in teachers._MAX_PLACE.items():
-            for min_label, min_places in teachers._MIN_PLACE.items():
+    for template in extrema.PHRASINGS:
+        for max_label, max_places in extrema.MAX_PLACE.items():
+            for min_label, min_places in extrema.MIN_PLACE.items():
                 for max_place, min_place in zip(max_places, min_places):
                     sentence = template.format(max=max_place, min=min_place)
                     assert facts.read_extrema(sentence) == (max_label, min_label), sentence
@@ -91,9 +91,9 @@ def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
     rng = random.Random(0)
     features = facts.compute_features(list(range(100)) + [99] * 28)
     trends = [teachers.rule_description(features, rng).trend for _ in range(400)]
-    share = trends.count(teachers._TREND["increasing"][0]) / len(trends)
+    share = trends.count(trend.PHRASINGS["increasing"][0]) / len(trends)
     assert 0.6 < share < 0.8
-    assert len(set(trends)) == len(teachers._TREND["increasing"])
+    assert len(set(trends)) == len(trend.PHRASINGS["increasing"])
 
 
 def companion_row(levels, output):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.facts import POSITIONS, position_label
+from core.facts import POSITIONS, position_label
 
 LEVEL_TOKENS = tuple(f"<L{level:02d}>" for level in range(100))
 ZONE_LETTERS = {"beginning": "B", "middle": "M", "end": "E"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from service.level_tokens import level_text, zone_text
+from core.facts import active_features
+from core.level_tokens import level_text, zone_text
+from core.schema import PAPER_FIELDS
 
 PromptStyle = Literal["paper", "compact", "rows", "dense", "levels", "zones"]
 PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense", "levels", "zones")
@@ -24,7 +26,16 @@ PAPER_INSTRUCTION = (
     '  "extrema": <sentence3> }\n'
     "```\n"
 )
-COMPACT_INSTRUCTION = "Describe trend, noise and global max/min position as JSON.\n"
+
+
+def compact_instruction(fields: Sequence[str] = PAPER_FIELDS) -> str:
+    """'Describe trend, noise and global max/min position as JSON.' — each feature's words, from the registry."""
+    words = [f.instruction for f in active_features(fields)]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"Describe {listed} as JSON.\n"
+
+
+COMPACT_INSTRUCTION = compact_instruction()
 
 
 def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
@@ -34,9 +45,9 @@ def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
         return " Series: [" + ", ".join(tokens) + "]"
     if style == "dense":
         return "Series: " + "".join(tokens)
-    if style == "levels":  # one added token per level: '<L07><L12>…' (service.level_tokens)
+    if style == "levels":  # one added token per level: '<L07><L12>…' (core.level_tokens)
         return "Series: " + level_text(tokens)
-    if style == "zones":  # one added token per level and zone: '<B07>…<M12>…<E03>' (service.level_tokens)
+    if style == "zones":  # one added token per level and zone: '<B07>…<M12>…<E03>' (core.level_tokens)
         return "Series: " + zone_text(tokens)
     if style == "rows":
         width = -(-len(tokens) // ROWS)
@@ -44,18 +55,19 @@ def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
     return "Series: " + " ".join(tokens)
 
 
-def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper") -> str:
-    """The user turn for an encoded series."""
+def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper", fields: Sequence[str] = PAPER_FIELDS) -> str:
+    """The user turn for an encoded series (the paper's prompt asks for the paper's three fields, whatever `fields`)."""
     if style == "paper":
         return PAPER_INSTRUCTION + series_text(tokens, style)
     if style in ("compact", "rows", "dense", "levels", "zones"):
-        return COMPACT_INSTRUCTION + series_text(tokens, style)
+        return compact_instruction(tuple(fields)) + series_text(tokens, style)
     raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 
 
-def build_messages(tokens: Sequence[str], style: PromptStyle = "paper") -> list[dict[str, str]]:
+def build_messages(tokens: Sequence[str], style: PromptStyle = "paper",
+                   fields: Sequence[str] = PAPER_FIELDS) -> list[dict[str, str]]:
     """Chat messages for one series; the model's chat template renders them (same in training and serving)."""
-    return [{"role": "user", "content": user_prompt(tokens, style)}]
+    return [{"role": "user", "content": user_prompt(tokens, style, fields)}]
 
 
 def series_from_prompt(prompt: str) -> list[int]:

@@ -1,0 +1,149 @@
+"""The feature registry: every checked field of a description, computed on the full-resolution series, read back
+from the model's sentences, checked and repaired. A feature is one module in core.features and one line here."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.features import extrema, noise, trend
+from core.features.base import REFERENCE_LENGTH, Feature, SeriesView
+from core.features.extrema import BEGINNING_BEFORE, END_AFTER, POSITIONS, extrema_fact, position_label, read_extrema
+from core.features.noise import noise_fact, noise_label, read_noise
+from core.features.trend import read_trend, trend_fact, trend_label
+
+FEATURES: tuple[Feature, ...] = (trend.FEATURE, noise.FEATURE, extrema.FEATURE)
+
+CHECKED_FIELDS = tuple(name for f in FEATURES for name in f.labels)  # trend, noise, max, min
+FIELD_LABELS = {name: vocabulary for f in FEATURES for name, vocabulary in f.labels.items()}
+DESCRIPTION_FIELDS = tuple(f.field for f in FEATURES)  # trend, noise, extrema
+FEATURE_OF = {name: f for f in FEATURES for name in f.labels}  # checked name -> its feature
+
+__all__ = ["BEGINNING_BEFORE", "END_AFTER", "POSITIONS", "REFERENCE_LENGTH", "extrema_fact", "noise_fact",
+           "noise_label", "position_label", "read_extrema", "read_noise", "read_trend", "trend_fact", "trend_label"]
+
+
+@dataclass(frozen=True)
+class Features:
+    """The labels the feature rules compute from a full-resolution series, with the numbers behind them (evidence);
+    `features.trend`, `features.argmax` read either."""
+
+    labels: dict[str, str]
+    evidence: dict[str, float | int]
+    length: int
+    constant: bool = False
+
+    def label(self, name: str) -> str:
+        return self.labels[name]
+
+    def __getattr__(self, name: str):
+        if name in ("labels", "evidence"):
+            raise AttributeError(name)
+        if name in self.labels:
+            return self.labels[name]
+        if name in self.evidence:
+            return self.evidence[name]
+        raise AttributeError(f"no feature label or evidence named {name!r}")
+
+    def record(self) -> dict:
+        """The flat form stored in training records: labels, evidence, length, constant."""
+        return {**self.labels, **self.evidence, "length": self.length, "constant": self.constant}
+
+    @classmethod
+    def from_record(cls, stored: dict) -> Features:
+        labels = {name: stored[name] for name in CHECKED_FIELDS}
+        evidence = {k: v for k, v in stored.items() if k not in labels and k not in ("length", "constant")}
+        return cls(labels, evidence, stored["length"], stored.get("constant", False))
+
+
+def compute_features(values: Sequence[float] | np.ndarray) -> Features:
+    """Every feature's labels for a series at full resolution, whatever its length and scale.
+
+    Trend and noise are the paper's 128-point rules averaged over the series' 128-point decimations (so a process
+    gets the same labels at 128 or 100,000 points); the max and min are the raw values' (ties: the first); a
+    near-constant series is flat with low noise."""
+    view = SeriesView.of(values)
+    labels: dict[str, str] = {}
+    evidence: dict[str, float | int] = {}
+    for feature in FEATURES:
+        computed, numbers = feature.compute(view)
+        labels.update(computed)
+        evidence.update(numbers)
+    return Features(labels, evidence, view.values.size, view.constant)
+
+
+def stored_features(record: dict) -> Features:
+    """A training record's features: those computed on its full-resolution series when it was encoded, else (an
+    imported record, which has only the levels) those of its levels."""
+    stored = record.get("features")
+    return Features.from_record(stored) if stored else compute_features(record["levels"])
+
+
+def fact_sentences(features: Features) -> dict[str, str]:
+    """One plain sentence per checked field, stating what the rules computed."""
+    return {name: (f.constant_fact if features.constant else f.fact(features.labels)) for name, f in FEATURE_OF.items()}
+
+
+def active_features(fields: Sequence[str] | None = None) -> tuple[Feature, ...]:
+    """The registry's features that a description of these fields states (None: all)."""
+    return FEATURES if fields is None else tuple(f for f in FEATURES if f.field in fields)
+
+
+def read_labels(description) -> dict[str, str | None]:
+    """The labels a description states, per checked field of the fields it has (None where it states none)."""
+    stated: dict[str, str | None] = {}
+    for feature in active_features(type(description).model_fields):
+        stated.update(feature.read(getattr(description, feature.field)))
+    return stated
+
+
+def label_word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the words that state a label (the readers' own vocabulary), e.g. to weigh them in a loss."""
+    lowered = text.lower()
+    return sorted({m.span() for f in FEATURES for pattern in f.label_words for m in re.finditer(pattern, lowered)})
+
+
+# --- self-check and repair --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    stated: str | None
+    computed: str
+    fact: str
+
+    @property
+    def agrees(self) -> bool:
+        return self.stated == self.computed
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    fields: dict[str, FieldCheck]
+    repaired: tuple[str, ...] = field(default=())
+
+    @property
+    def score(self) -> float:
+        return sum(c.agrees for c in self.fields.values()) / len(self.fields)
+
+    def contradicted(self) -> list[str]:
+        return [name for name, c in self.fields.items() if not c.agrees]
+
+
+def check(description, features: Features) -> SelfCheck:
+    """Compare the labels a description states with the computed ones, for each checked field it has."""
+    stated = read_labels(description)
+    facts = fact_sentences(features)
+    return SelfCheck(fields={name: FieldCheck(stated[name], features.label(name), facts[name]) for name in stated})
+
+
+def repair(description, result: SelfCheck):
+    """Replace each description field that states a contradicted label with its feature's fact sentence; returns the
+    description and the fields replaced."""
+    bad = set(result.contradicted())
+    replaced = {f.field: result.fields[next(iter(f.labels))].fact
+                for f in active_features(type(description).model_fields) if bad & set(f.labels)}
+    return description.model_copy(update=replaced), tuple(replaced)

@@ -1,0 +1,83 @@
+"""What every feature module gives the registry, and the series view its rule reads."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from core.series import ENCODED_MAX, NEAR_CONSTANT_SPAN, is_near_constant, without_overflow
+
+REFERENCE_LENGTH = 128  # the paper's thresholds are stated for 128 points
+CANONICAL_SHARE = 0.7  # a rule teacher uses a feature's first (teacher-medoid) phrasing this often
+
+Labels = Mapping[str, str]
+Evidence = dict[str, float | int]
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    """A full-resolution series as the rules read it: raw values, and the rescaled 128-point decimations (k columns
+    spread over the whole series, so that each is the same process at the rules' own length; None when constant)."""
+
+    values: np.ndarray
+    columns: np.ndarray | None
+    constant: bool
+
+    @classmethod
+    def of(cls, values) -> SeriesView:
+        array = np.asarray(values, dtype=np.float64)
+        constant = is_near_constant(array)
+        return cls(array, None if constant else rescaled_columns(decimations(array)), constant)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A field of the description and the labels it states, from the series to the sentence and back."""
+
+    field: str  # the description's field that states it
+    labels: Mapping[str, tuple[str, ...]]  # checked name -> label vocabulary
+    compute: Callable[[SeriesView], tuple[dict[str, str], Evidence]]  # labels and the numbers behind them
+    fact: Callable[[Labels], str]  # one plain sentence stating the computed labels
+    constant_fact: str  # the sentence for a (near-)constant series
+    read: Callable[[str], dict[str, str | None]]  # the labels a sentence states (None where it states none)
+    phrase: Callable[[Labels, random.Random], str]  # a teacher-like sentence for the labels (the rule teacher)
+    instruction: str  # its words in the compact prompt's instruction ("trend", "global max/min position")
+    label_words: tuple[str, ...] = ()  # regexes of the words that state its labels (weighed in training)
+
+
+def pick(options: list[str], rng: random.Random) -> str:
+    """The canonical (teacher-medoid) phrasing most of the time, a variant otherwise."""
+    return options[0] if rng.random() < CANONICAL_SHARE else rng.choice(options[1:])
+
+
+def decimations(values: np.ndarray) -> np.ndarray:
+    """The series as k = n // 128 columns of 128 points spread evenly over the whole series (column j samples the
+    j-th of every k evenly spaced points); a series shorter than twice that is one column of its own length."""
+    k = values.size // REFERENCE_LENGTH
+    if k < 2:
+        return values[:, None]
+    return values[decimation_index(values.size, k)]
+
+
+@lru_cache(maxsize=16)
+def decimation_index(size: int, k: int) -> np.ndarray:
+    grid = np.arange(REFERENCE_LENGTH)[:, None] * k + np.arange(k)[None, :]
+    return grid * size // (REFERENCE_LENGTH * k)
+
+
+def rescaled_columns(columns: np.ndarray) -> np.ndarray:
+    """Each column min–max rescaled to the 0–99.9999 scale the thresholds are stated in (a constant column is 0)."""
+    columns = without_overflow(columns)
+    magnitude = float(np.max(np.abs(columns)))
+    low = columns.min(axis=0)
+    span = columns.max(axis=0) - low
+    varies = span > NEAR_CONSTANT_SPAN * magnitude
+    return np.where(varies, (columns - low) / np.where(varies, span, 1.0), 0.0) * ENCODED_MAX
+
+
+def as_columns(scaled: np.ndarray) -> np.ndarray:
+    return scaled[:, None] if scaled.ndim == 1 else scaled

@@ -1,0 +1,98 @@
+"""Extrema: where the global maximum and minimum lie (beginning, middle or end), from the raw values' argmax/argmin."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+
+from core.features.base import REFERENCE_LENGTH, Feature, Labels, SeriesView, pick
+
+BEGINNING_BEFORE, END_AFTER = 32, 96  # of 128
+POSITIONS = ("beginning", "middle", "end")
+POSITION_WORDS = {
+    "beginning": r"\b(?:beginning|begin\w*|start\w*|early|earliest|first|outset|initial\w*|onset)\b",
+    "middle": r"\b(?:middle|mid\w*|cent(?:er|re|ral))\b",
+    "end": r"\b(?:end\w*|final\w*|late\w*|last|finish\w*|close)\b",
+}
+MAX_WORDS = r"\b(?:maximum|maxima|max|peak|highest)\b"
+MIN_WORDS = r"\b(?:minimum|minima|min|trough|lowest)\b"
+MAX_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["in the middle", "around the middle"],
+             "end": ["towards the end", "at the end"]}
+MIN_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["around the middle", "in the middle"],
+             "end": ["at the end", "towards the end"]}
+PHRASINGS = [
+    "The global maximum is located {max}, while the global minimum is {min}.",
+    "The global maximum is located {max}, and the global minimum is located {min}.",
+    "The global minimum is located {min}, while the global maximum is {max}.",
+]
+
+
+def position_label(index: int, length: int) -> str:
+    """Beginning before 32/128 of the series, end after 96/128, middle otherwise."""
+    scaled = index * REFERENCE_LENGTH / length
+    if scaled < BEGINNING_BEFORE:
+        return "beginning"
+    if scaled > END_AFTER:
+        return "end"
+    return "middle"
+
+
+def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, int]]:
+    """The raw values' argmax and argmin (ties: the first), placed in the thirds of the rule."""
+    argmax, argmin = int(np.argmax(view.values)), int(np.argmin(view.values))
+    n = view.values.size
+    return {"max": position_label(argmax, n), "min": position_label(argmin, n)}, {"argmax": argmax, "argmin": argmin}
+
+
+def extrema_fact(max_label: str, min_label: str) -> str:
+    return f"The global maximum is at the {max_label} and the global minimum is at the {min_label} of the series."
+
+
+def read_extrema(sentence: str) -> tuple[str | None, str | None]:
+    """The (max, min) positions a sentence states, handling 'respectively' and shared locations."""
+    text = sentence.lower()
+    max_match, min_match = re.search(MAX_WORDS, text), re.search(MIN_WORDS, text)
+    if not max_match and not min_match:
+        return None, None
+    mentions = sorted(
+        [(m.start(), m.end(), name) for m, name in ((max_match, "max"), (min_match, "min")) if m]
+    )
+    positions = [
+        (m.start(), label) for label, pattern in POSITION_WORDS.items() for m in re.finditer(pattern, text)
+    ]
+    positions.sort()
+    found: dict[str, str | None] = {"max": None, "min": None}
+    if "respectively" in text and len(mentions) == 2:
+        after = [label for start, label in positions if start > mentions[1][1]]
+        if len(after) >= 2:
+            found[mentions[0][2]], found[mentions[1][2]] = after[0], after[1]
+            return found["max"], found["min"]
+    for i, (start, end, name) in enumerate(mentions):
+        stop = mentions[i + 1][0] if i + 1 < len(mentions) else len(text)
+        inside = [label for pos, label in positions if end <= pos < stop]
+        if inside:
+            found[name] = inside[0]
+    if len(mentions) == 2:
+        first, second = mentions[0][2], mentions[1][2]
+        if found[first] is None and found[second] is not None:
+            found[first] = found[second]  # "the maximum and minimum are both at the end"
+    return found["max"], found["min"]
+
+
+def read(sentence: str) -> dict[str, str | None]:
+    max_label, min_label = read_extrema(sentence)
+    return {"max": max_label, "min": min_label}
+
+
+def phrase(labels: Labels, rng: random.Random) -> str:
+    return pick(PHRASINGS, rng).format(max=pick(MAX_PLACE[labels["max"]], rng), min=pick(MIN_PLACE[labels["min"]], rng))
+
+
+FEATURE = Feature(
+    field="extrema", labels={"max": POSITIONS, "min": POSITIONS}, compute=compute,
+    fact=lambda labels: extrema_fact(labels["max"], labels["min"]),
+    constant_fact="The series is constant, so the global maximum and the global minimum are both at the beginning.",
+    read=read, phrase=phrase, instruction="global max/min position", label_words=tuple(POSITION_WORDS.values()),
+)

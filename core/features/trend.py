@@ -1,0 +1,107 @@
+"""Trend: increasing, decreasing or flat, from the edge means of the rescaled series (the paper's rule)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+
+from core.features.base import REFERENCE_LENGTH, Feature, Labels, SeriesView, as_columns, pick
+
+EDGE_POINTS = 20  # mean of the first/last 20 of 128 points
+TREND_DELTA = 3.0  # on the 0–99 scale
+LABELS = ("increasing", "decreasing", "flat")
+
+FLAT_PATTERNS = (
+    r"\bno (?:clear|significant|discernible|obvious|strong|consistent|distinct|overall|particular|apparent)?\s*"
+    r"(?:overall |long-term )?(?:upward |downward |increasing |decreasing )?(?:or (?:upward|downward|increasing|decreasing) )?trend",
+    r"\bneither (?:increasing|decreasing|upward|downward)",
+    r"\bnot (?:show|exhibit|display|have|follow)\w* (?:a |any )?(?:clear |significant |consistent |discernible )?"
+    r"(?:overall |long-term )?(?:increasing|decreasing|upward|downward|trend)",
+    r"\b(?:flat|stable|stationary|constant|sideways|horizontal|level|trendless)\b",
+    r"\bfluctuates? around\b",
+)
+TREND_WORDS = {
+    "increasing": r"\b(?:increas\w*|upward\w*|ris(?:e|es|ing)|grow\w*|ascend\w*|climb\w*|uptrend)\b",
+    "decreasing": r"\b(?:decreas\w*|downward\w*|declin\w*|fall(?:s|ing)?|descend\w*|drop\w*|downtrend)\b",
+}
+# The first sentence per label is the medoid (all-MiniLM-L6-v2) of the real teacher's sentences for that label in the
+# shared annotations' training split; the student copies it at temperature 0, which keeps its voice the teacher's.
+PHRASINGS = {
+    "increasing": [
+        "The time series shows an increasing trend over the time period.",
+        "The time series exhibits an overall increasing trend.",
+        "The series shows a clear upward trend from beginning to end.",
+        "The time series displays an increasing trend over time.",
+    ],
+    "decreasing": [
+        "The time series exhibits a decreasing trend over time.",
+        "The time series shows a decreasing trend over the observed period.",
+        "The series shows a clear downward trend from beginning to end.",
+        "The time series displays a decreasing trend over time.",
+    ],
+    "flat": [
+        "The time series shows no clear trend over the time period.",
+        "The time series is flat overall, with no clear direction.",
+        "The series remains flat, fluctuating around a stable level.",
+    ],
+}
+
+
+def trend_label(scaled: np.ndarray) -> tuple[str, float]:
+    """Increasing/decreasing if the mean of the last 20/128 of the points differs from the first by more than 3
+    (averaged over the columns)."""
+    columns = as_columns(scaled)
+    k = max(1, round(EDGE_POINTS * columns.shape[0] / REFERENCE_LENGTH))
+    delta = float((columns[-k:].mean(axis=0) - columns[:k].mean(axis=0)).mean())
+    if delta > TREND_DELTA:
+        return "increasing", delta
+    if delta < -TREND_DELTA:
+        return "decreasing", delta
+    return "flat", delta
+
+
+def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float]]:
+    label, delta = ("flat", 0.0) if view.constant else trend_label(view.columns)
+    return {"trend": label}, {"trend_delta": delta}
+
+
+def trend_fact(label: str) -> str:
+    if label == "flat":
+        return "The series shows no clear trend; it stays flat."
+    article = "an" if label == "increasing" else "a"
+    return f"The series shows {article} {label} trend."
+
+
+def read_trend(sentence: str) -> str | None:
+    """The trend label a sentence states, or None if it states none."""
+    text = sentence.lower()
+    if any(re.search(p, text) for p in FLAT_PATTERNS[:3]):
+        return "flat"
+    stated = first_match(text, TREND_WORDS)
+    if stated is None and any(re.search(p, text) for p in FLAT_PATTERNS[3:]):
+        return "flat"
+    return stated
+
+
+def first_match(text: str, patterns: dict[str, str]) -> str | None:
+    """The label whose pattern occurs earliest in the text."""
+    best: tuple[int, str] | None = None
+    for label, pattern in patterns.items():
+        match = re.search(pattern, text)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), label)
+    return best[1] if best else None
+
+
+def phrase(labels: Labels, rng: random.Random) -> str:
+    return pick(PHRASINGS[labels["trend"]], rng)
+
+
+FEATURE = Feature(
+    field="trend", labels={"trend": LABELS}, compute=compute, fact=lambda labels: trend_fact(labels["trend"]),
+    constant_fact="The series is constant: no trend, it stays flat.",
+    read=lambda sentence: {"trend": read_trend(sentence)}, phrase=phrase, instruction="trend",
+    label_words=(*FLAT_PATTERNS, *TREND_WORDS.values()),
+)

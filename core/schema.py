@@ -1,0 +1,59 @@
+"""The output schema the engine is forced to follow, derived from the feature registry, and its parsing.
+
+A student states the fields it was trained on (its manifest's `fields`; students from before the registry: the
+paper's three), so the schema is built per field list."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+FIELD_MAX_CHARS = 240
+PAPER_FIELDS = ("trend", "noise", "extrema")  # what every student before the registry was trained to state
+
+
+class DescriptionBase(BaseModel):
+    """One sentence per field of the feature registry that the student states."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@lru_cache(maxsize=32)
+def description_model(fields: tuple[str, ...]) -> type[DescriptionBase]:
+    """The description model for a list of fields: each a required sentence, nothing else allowed."""
+    from core.facts import DESCRIPTION_FIELDS
+
+    unknown = [f for f in fields if f not in DESCRIPTION_FIELDS]
+    if unknown or not fields:
+        raise ValueError(f"unknown description fields {unknown}; the registry has {', '.join(DESCRIPTION_FIELDS)}")
+    sentence = (str, Field(min_length=1, max_length=FIELD_MAX_CHARS))
+    return create_model("Description", __base__=DescriptionBase, **{name: sentence for name in fields})
+
+
+Description = description_model(PAPER_FIELDS)
+
+
+class DescriptionParseError(ValueError):
+    """The model's text is not a valid description."""
+
+
+def description_json_schema(fields: tuple[str, ...] = PAPER_FIELDS) -> dict:
+    """JSON schema handed to the engine's structured-output decoder."""
+    return description_model(fields).model_json_schema()
+
+
+def parse_description(text: str, fields: tuple[str, ...] = PAPER_FIELDS) -> DescriptionBase:
+    """Parse and validate the model's JSON text."""
+    try:
+        return description_model(fields).model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "output"
+        raise DescriptionParseError(f"model output is not a valid description ({where}: {first['msg']})") from None
+
+
+def render_target(description: BaseModel) -> str:
+    """The exact text a student is trained to produce (compact JSON, fields in schema order)."""
+    return json.dumps(description.model_dump(), ensure_ascii=False, separators=(",", ":"))
