@@ -9,18 +9,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.features import extrema, noise, trend
+from core.features import extrema, noise, outliers, seasonality, shift, trend
 from core.features.base import REFERENCE_LENGTH, Feature, SeriesView
 from core.features.extrema import BEGINNING_BEFORE, END_AFTER, POSITIONS, extrema_fact, position_label, read_extrema
 from core.features.noise import noise_fact, noise_label, read_noise
 from core.features.trend import read_trend, trend_fact, trend_label
 
-FEATURES: tuple[Feature, ...] = (trend.FEATURE, noise.FEATURE, extrema.FEATURE)
+FEATURES: tuple[Feature, ...] = (trend.FEATURE, noise.FEATURE, extrema.FEATURE, seasonality.FEATURE,
+                                 outliers.FEATURE, shift.FEATURE)
 
-CHECKED_FIELDS = tuple(name for f in FEATURES for name in f.labels)  # trend, noise, max, min
+CHECKED_FIELDS = tuple(name for f in FEATURES for name in f.labels)  # trend, noise, max, min, seasonality, ...
 FIELD_LABELS = {name: vocabulary for f in FEATURES for name, vocabulary in f.labels.items()}
-DESCRIPTION_FIELDS = tuple(f.field for f in FEATURES)  # trend, noise, extrema
+DESCRIPTION_FIELDS = tuple(f.field for f in FEATURES)  # trend, noise, extrema, seasonality, outliers, shift
 FEATURE_OF = {name: f for f in FEATURES for name in f.labels}  # checked name -> its feature
+PAPER_FIELDS = ("trend", "noise", "extrema")  # what every student before the registry was trained to state
 
 __all__ = ["BEGINNING_BEFORE", "END_AFTER", "POSITIONS", "REFERENCE_LENGTH", "extrema_fact", "noise_fact",
            "noise_label", "position_label", "read_extrema", "read_noise", "read_trend", "trend_fact", "trend_label"]
@@ -52,15 +54,20 @@ class Features:
         """The flat form stored in training records: labels, evidence, length, constant."""
         return {**self.labels, **self.evidence, "length": self.length, "constant": self.constant}
 
+    def flat(self) -> dict:
+        """Labels, evidence and length in one mapping: what a feature's fact and phrasings read."""
+        return {**self.labels, **self.evidence, "length": self.length}
+
     @classmethod
     def from_record(cls, stored: dict) -> Features:
-        labels = {name: stored[name] for name in CHECKED_FIELDS}
+        labels = {name: stored[name] for name in CHECKED_FIELDS if name in stored}
         evidence = {k: v for k, v in stored.items() if k not in labels and k not in ("length", "constant")}
         return cls(labels, evidence, stored["length"], stored.get("constant", False))
 
 
-def compute_features(values: Sequence[float] | np.ndarray) -> Features:
-    """Every feature's labels for a series at full resolution, whatever its length and scale.
+def compute_features(values: Sequence[float] | np.ndarray, fields: Sequence[str] | None = None) -> Features:
+    """The labels of the features of these description fields (None: every feature) for a series at full
+    resolution, whatever its length and scale.
 
     Trend and noise are the paper's 128-point rules averaged over the series' 128-point decimations (so a process
     gets the same labels at 128 or 100,000 points); the max and min are the raw values' (ties: the first); a
@@ -68,7 +75,7 @@ def compute_features(values: Sequence[float] | np.ndarray) -> Features:
     view = SeriesView.of(values)
     labels: dict[str, str] = {}
     evidence: dict[str, float | int] = {}
-    for feature in FEATURES:
+    for feature in active_features(fields):
         computed, numbers = feature.compute(view)
         labels.update(computed)
         evidence.update(numbers)
@@ -83,8 +90,15 @@ def stored_features(record: dict) -> Features:
 
 
 def fact_sentences(features: Features) -> dict[str, str]:
-    """One plain sentence per checked field, stating what the rules computed."""
-    return {name: (f.constant_fact if features.constant else f.fact(features.labels)) for name, f in FEATURE_OF.items()}
+    """One plain sentence per checked field computed, stating what the rules computed."""
+    flat = features.flat()
+    return {name: (f.constant_fact if features.constant else f.fact(flat))
+            for name, f in FEATURE_OF.items() if name in features.labels}
+
+
+def checked_names(fields: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The checked label names of these description fields, e.g. ('trend', 'noise', 'max', 'min')."""
+    return tuple(name for f in active_features(fields) for name in f.labels)
 
 
 def active_features(fields: Sequence[str] | None = None) -> tuple[Feature, ...]:
@@ -100,10 +114,12 @@ def read_labels(description) -> dict[str, str | None]:
     return stated
 
 
-def label_word_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the words that state a label (the readers' own vocabulary), e.g. to weigh them in a loss."""
+def label_word_spans(text: str, fields: Sequence[str] = PAPER_FIELDS) -> list[tuple[int, int]]:
+    """Character spans of the words that state a label (the readers' own vocabulary) of these fields, e.g. to weigh
+    them in a loss."""
     lowered = text.lower()
-    return sorted({m.span() for f in FEATURES for pattern in f.label_words for m in re.finditer(pattern, lowered)})
+    return sorted({m.span() for f in active_features(fields) for pattern in f.label_words
+                   for m in re.finditer(pattern, lowered)})
 
 
 # --- self-check and repair --------------------------------------------------------------------

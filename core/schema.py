@@ -10,8 +10,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from core.facts import DESCRIPTION_FIELDS, PAPER_FIELDS
+
 FIELD_MAX_CHARS = 240
-PAPER_FIELDS = ("trend", "noise", "extrema")  # what every student before the registry was trained to state
 
 
 class DescriptionBase(BaseModel):
@@ -23,8 +24,6 @@ class DescriptionBase(BaseModel):
 @lru_cache(maxsize=32)
 def description_model(fields: tuple[str, ...]) -> type[DescriptionBase]:
     """The description model for a list of fields: each a required sentence, nothing else allowed."""
-    from core.facts import DESCRIPTION_FIELDS
-
     unknown = [f for f in fields if f not in DESCRIPTION_FIELDS]
     if unknown or not fields:
         raise ValueError(f"unknown description fields {unknown}; the registry has {', '.join(DESCRIPTION_FIELDS)}")

@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from core.timeline import Timeline, Timestamp, parse_timestamps
 from service.errors import SeriesError
 
 ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value within two digits
@@ -28,14 +29,22 @@ class EncodedSeries:
     input_max: float
     filled_gaps: int
     values: np.ndarray = field(repr=False, compare=False)  # gaps filled; the feature rules read these
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)  # the caller's timestamps, if sent
 
     @property
     def resampled(self) -> bool:
         return self.input_length != len(self.levels)
 
+    @property
+    def time_resampled(self) -> bool:
+        """The timestamps were unevenly spaced, so the values were interpolated onto evenly spaced instants."""
+        return self.timeline is not None and not self.timeline.even
 
-def fill_gaps(values: Sequence[float | None], missing: MissingPolicy) -> tuple[np.ndarray, int]:
-    """Replace null gaps by linear interpolation, or reject them; returns the array and the gap count."""
+
+def fill_gaps(values: Sequence[float | None], missing: MissingPolicy,
+              positions: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Replace null gaps by linear interpolation (over `positions`, e.g. the timestamps; default the indices), or
+    reject them; returns the array and the gap count."""
     gaps = [i for i, v in enumerate(values) if v is None]
     if not gaps:
         return np.asarray(values, dtype=np.float64), 0
@@ -49,7 +58,8 @@ def fill_gaps(values: Sequence[float | None], missing: MissingPolicy) -> tuple[n
     if known.size < 2:
         raise SeriesError("series needs at least 2 non-null values to interpolate the gaps")
     known_values = np.array([values[i] for i in known], dtype=np.float64)
-    filled = np.interp(np.arange(len(values)), known, known_values)
+    x = np.arange(len(values), dtype=np.float64) if positions is None else positions
+    filled = np.interp(x, x[known], known_values)
     return filled, len(gaps)
 
 
@@ -165,11 +175,16 @@ def encode(
     max_length: int = 100_000,
     missing: MissingPolicy = "reject",
     max_abs: float = 1e100,
+    timestamps: Sequence[Timestamp] | None = None,
 ) -> EncodedSeries:
-    """Validate, fill, resample and encode a raw series exactly as the student was trained."""
+    """Validate, fill, resample and encode a raw series exactly as the student was trained (with timestamps, first
+    onto evenly spaced instants)."""
     check_length(len(values), min_length, max_length)
-    array, filled = fill_gaps(values, missing)
+    timeline = None if timestamps is None else parse_timestamps(timestamps, len(values))
+    array, filled = fill_gaps(values, missing, None if timeline is None else timeline.seconds)
     check_magnitude(array, max_abs)
+    if timeline is not None:
+        array = timeline.on_even_grid(array)
     levels = tuple(rescale_levels(resample(array, length)).tolist())
     return EncodedSeries(
         levels=levels,
@@ -179,6 +194,7 @@ def encode(
         input_max=float(array.max()),
         filled_gaps=filled,
         values=array,
+        timeline=timeline,
     )
 
 

@@ -55,6 +55,11 @@ def _plain_numbers_first(values: object, per_value: ValidatorFunctionWrapHandler
 
 # The per-value validator costs a Python call per point (≈ 0.1 ms for 128 points); most series need none.
 Series = Annotated[list[SeriesValue], WrapValidator(_plain_numbers_first)]
+# ISO 8601 strings or epoch seconds, one per value; core.timeline checks order, kind and length and says what to fix.
+Timestamps = list[Annotated[str, Field(max_length=64)] | float]
+TIMESTAMPS_DESCRIPTION = ("optional: one ISO 8601 string or epoch-seconds number per value, strictly increasing "
+                          "(unevenly spaced ones are interpolated onto evenly spaced instants); positions and periods "
+                          "in the checks then also come as times")
 
 
 class DescribeRequest(BaseModel):
@@ -67,6 +72,7 @@ class DescribeRequest(BaseModel):
     )
 
     series: Series = Field(description="the values in time order; null marks a gap")
+    timestamps: Timestamps | None = Field(None, description=TIMESTAMPS_DESCRIPTION)
     self_check: bool = Field(True, description="compare the description with features computed from the series")
     repair: bool = Field(False, description="replace contradicted fields with the computed fact sentences")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -80,6 +86,8 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     series: list[Series] = Field(min_length=1, description="a list of series")
+    timestamps: list[Timestamps | None] | None = Field(None, description="optional: one timestamps list (or null) per "
+                                                       "series; " + TIMESTAMPS_DESCRIPTION)
     self_check: bool = True
     repair: bool = False
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -92,6 +100,14 @@ class FieldCheckOut(BaseModel):
     computed: str = Field(description="label the feature rules compute")
     agrees: bool
     fact: str = Field(description="the computed fact as a sentence")
+    evidence: dict[str, float | int | list[int]] = Field(
+        default_factory=dict, description="the numbers the rules computed it from, in the series' own indices and "
+        "units: trend_delta/trend_change (the edge-mean difference on the 0–99 scale / in the series' units), "
+        "noise_rms/noise_std (the residual RMS, likewise), argmax/max_value, argmin/min_value, period (points) and "
+        "seasonal_acf, outlier_count/outlier_indices, shift_index (where the new level starts)/shift_size (units)")
+    times: dict[str, str | float | list[str] | list[float]] | None = Field(
+        None, description="with timestamps: the evidence's positions as times (argmax_time, outlier_times, "
+        "shift_index_time; ISO strings or epoch seconds, as sent) and its periods in seconds (period_seconds)")
 
 
 class ChecksBase(BaseModel):
@@ -125,6 +141,8 @@ class SeriesOut(BaseModel):
     filled_gaps: int
     min: float
     max: float
+    time_resampled: bool = Field(False, description="the timestamps were unevenly spaced, so the values were "
+                                 "interpolated onto evenly spaced instants from the first to the last")
 
 
 class DescribeResponse(BaseModel):

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from core import facts, prompt, series
 from core.schema import DescriptionBase, description_json_schema, parse_description
+from core.timeline import Timestamp
 from service.backends.base import Backend, GenerationParams
 from service.errors import ModelOutputError
 from service.settings import Settings
@@ -42,8 +43,9 @@ def json_schema(fields: tuple[str, ...]) -> dict:
     return description_json_schema(fields)
 
 
-def prepare(values: Sequence[float | None], options: DescribeOptions, settings: Settings) -> series.EncodedSeries:
-    """Validate and encode a raw series with the deployment's limits (raises SeriesError)."""
+def prepare(values: Sequence[float | None], options: DescribeOptions, settings: Settings,
+            timestamps: Sequence[Timestamp] | None = None) -> series.EncodedSeries:
+    """Validate and encode a raw series (and its timestamps) with the deployment's limits (raises SeriesError)."""
     return series.encode(
         values,
         length=settings.trained_length,
@@ -51,6 +53,7 @@ def prepare(values: Sequence[float | None], options: DescribeOptions, settings: 
         max_length=settings.max_length,
         missing=options.missing,
         max_abs=settings.max_abs_value,
+        timestamps=timestamps,
     )
 
 
@@ -83,7 +86,7 @@ async def describe_encoded(
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
     if features is None:
-        features = facts.compute_features(encoded.values)
+        features = facts.compute_features(encoded.values, settings.description_fields)
     check = None
     if options.self_check or options.repair:
         check = facts.check(description, features)
@@ -103,13 +106,17 @@ async def describe_encoded(
 
 
 def prepare_batch(
-    batch: Sequence[Sequence[float | None]], options: DescribeOptions, settings: Settings
+    batch: Sequence[Sequence[float | None]], options: DescribeOptions, settings: Settings,
+    timestamps: Sequence[Sequence[Timestamp] | None] | None = None,
 ) -> list[series.EncodedSeries]:
     """Validate and encode every series of a batch (one bad series fails the call, naming its index)."""
+    if timestamps is not None and len(timestamps) != len(batch):
+        raise series.SeriesError(f"timestamps has {len(timestamps)} entries but the batch has {len(batch)} series; "
+                                 "send one list (or null) per series")
     encoded = []
     for index, values in enumerate(batch):
         try:
-            encoded.append(prepare(values, options, settings))
+            encoded.append(prepare(values, options, settings, None if timestamps is None else timestamps[index]))
         except series.SeriesError as error:
             raise series.SeriesError(f"batch item {index}: {error}") from None
     return encoded

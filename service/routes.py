@@ -36,13 +36,20 @@ def model_out(deployed: Deployed) -> api.ModelOut:
     return api.ModelOut(name=s.model_name, adapter=s.adapter, backend=s.backend, prompt_style=s.prompt_style)
 
 
+def field_check_of(name: str, check: facts.FieldCheck, result: DescribeResult) -> api.FieldCheckOut:
+    """One checked label with the rules' numbers behind it (and, with timestamps, those numbers as times)."""
+    feature = facts.FEATURE_OF[name]
+    evidence = feature.evidence_of(name, result.features.evidence)
+    timeline = result.encoded.timeline
+    times = None if timeline is None else timeline.times_of(evidence, feature.positions, feature.durations)
+    return api.FieldCheckOut(stated=check.stated, computed=check.computed, agrees=check.agrees, fact=check.fact,
+                             evidence=evidence, times=times)
+
+
 def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResponse:
     checks = None
     if result.check is not None:
-        fields = {
-            name: api.FieldCheckOut(stated=c.stated, computed=c.computed, agrees=c.agrees, fact=c.fact)
-            for name, c in result.check.fields.items()
-        }
+        fields = {name: field_check_of(name, c, result) for name, c in result.check.fields.items()}
         checks = api.ChecksOut(**fields, score=result.check.score, repaired=list(result.check.repaired))
     e = result.encoded
     return api.DescribeResponse(
@@ -57,6 +64,7 @@ def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResp
             filled_gaps=e.filled_gaps,
             min=e.input_min,
             max=e.input_max,
+            time_resampled=e.time_resampled,
         ),
         latency_ms=round(result.seconds * 1000, 2),
     )
@@ -101,7 +109,7 @@ async def describe_one(body: api.DescribeRequest, response: Response, caller: st
                        state: ServiceState = Depends(service_state)) -> api.DescribeResponse:
     """Describe one series: trend, noise and where its global max and min lie, checked against its features."""
     options = options_of(body)
-    encoded = prepare(body.series, options, state.deployments.active.settings)
+    encoded = prepare(body.series, options, state.deployments.active.settings, body.timestamps)
     deployed, result = await admitted(
         state, caller, [encoded], lambda d: describe_encoded(encoded, options, d.backend, d.settings))
     state.metrics.record_result(result)
@@ -118,7 +126,7 @@ async def describe_batch(body: api.BatchRequest, caller: str = Depends(require_a
     if len(body.series) > state.settings.max_batch:
         raise SeriesError(f"batch has {len(body.series)} series; send at most {state.settings.max_batch} per call")
     options = options_of(body)
-    encoded = prepare_batch(body.series, options, state.deployments.active.settings)
+    encoded = prepare_batch(body.series, options, state.deployments.active.settings, body.timestamps)
     deployed, results = await admitted(
         state, caller, encoded, lambda d: describe_all(encoded, options, d.backend, d.settings))
     model = model_out(deployed)

@@ -52,12 +52,15 @@ def import_companion(path: Path) -> list[dict]:
 
 
 def annotate_rules(run: RunDir, seed: int) -> list[dict]:
-    rng = random.Random(seed)
+    """Every registry field phrased by the rule teacher (a run trains the fields it picks); the paper's three
+    draw from the seed's stream as before the registry, the others from their own."""
+    rng, added_rng = random.Random(seed), random.Random(seed + 1)
     out = []
     for record in progress(list(run.read_jsonl("series.jsonl")), "rule teacher"):
         levels, features = encoded(record["values"])
+        description = rule_description(features, rng, facts.DESCRIPTION_FIELDS, added_rng)
         out.append({"id": record["id"], "family": record["family"], "levels": levels, "features": features.record(),
-                    "description": rule_description(features, rng).model_dump(), "teacher": "rules"})
+                    "description": description.model_dump(), "teacher": "rules"})
     return out
 
 

@@ -11,13 +11,14 @@ import random
 import sys
 from collections import Counter
 
-from core.facts import CHECKED_FIELDS, DESCRIPTION_FIELDS, stored_features
+from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
 from core.prompt import PROMPT_STYLES, build_messages
-from core.schema import description_model, render_target
+from core.schema import PAPER_FIELDS, description_model, render_target
 from core.series import format_levels
 from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
+PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
 def split_of(levels: list[int], validation: float, test: float) -> str:
@@ -40,28 +41,30 @@ def class_weight(record: dict, shares: dict[str, Counter], power: float) -> floa
     return weight
 
 
-def balanced_subset(records: list[dict], size: int, power: float, rng: random.Random) -> list[dict]:
-    """A weighted draw without replacement of `size` records, favouring rare trend/noise/extremum classes."""
+def balanced_subset(records: list[dict], size: int, power: float, rng: random.Random,
+                    names: tuple[str, ...] = PAPER_NAMES) -> list[dict]:
+    """A weighted draw without replacement of `size` records, favouring rare classes of the checked names."""
     if size >= len(records):
         return records
-    shares = {name: Counter(stored_features(r).label(name) for r in records) for name in CHECKED_FIELDS}
+    shares = {name: Counter(stored_features(r).label(name) for r in records) for name in names}
     keyed = [(rng.random() ** (1.0 / class_weight(r, shares, power)), i) for i, r in enumerate(records)]
     chosen = sorted(i for _, i in sorted(keyed, reverse=True)[:size])
     return [records[i] for i in chosen]
 
 
-def cell_of(record: dict) -> str:
-    """The record's joint class: trend/noise/max/min."""
+def cell_of(record: dict, names: tuple[str, ...] = PAPER_NAMES) -> str:
+    """The record's joint class, e.g. trend/noise/max/min."""
     features = stored_features(record)
-    return "/".join(features.label(name) for name in CHECKED_FIELDS)
+    return "/".join(features.label(name) for name in names)
 
 
 def rarity(labels: dict[str, str], counts: dict[str, Counter]) -> float:
     """How rare a cell's labels are in the draw so far (the sum over the fields of 1 / (1 + count))."""
-    return sum(1 / (1 + counts[n][labels[n]]) for n in CHECKED_FIELDS)
+    return sum(1 / (1 + counts[n][labels[n]]) for n in counts)
 
 
-def cell_balanced_subset(records: list[dict], size: int, rng: random.Random) -> list[dict]:
+def cell_balanced_subset(records: list[dict], size: int, rng: random.Random,
+                         names: tuple[str, ...] = PAPER_NAMES) -> list[dict]:
     """`size` records: first one of every joint trend × noise × max × min cell that occurs, then always one more of
     the cell whose labels are rarest so far, field by field (so flat, low noise and middle extrema are drawn as often
     as the others while the pool has them)."""
@@ -69,18 +72,18 @@ def cell_balanced_subset(records: list[dict], size: int, rng: random.Random) -> 
         return records
     cells: dict[str, list[int]] = {}
     for i, record in enumerate(records):
-        cells.setdefault(cell_of(record), []).append(i)
+        cells.setdefault(cell_of(record, names), []).append(i)
     for members in cells.values():
         rng.shuffle(members)
-    labels = {cell: dict(zip(CHECKED_FIELDS, cell.split("/"))) for cell in cells}
-    counts = {name: Counter() for name in CHECKED_FIELDS}
+    labels = {cell: dict(zip(names, cell.split("/"))) for cell in cells}
+    counts = {name: Counter() for name in names}
     taken = Counter()
     chosen: list[int] = []
 
     def take(cell: str) -> None:
         chosen.append(cells[cell][taken[cell]])
         taken[cell] += 1
-        for name in CHECKED_FIELDS:
+        for name in names:
             counts[name][labels[cell][name]] += 1
 
     order = sorted(cells)
@@ -93,22 +96,28 @@ def cell_balanced_subset(records: list[dict], size: int, rng: random.Random) -> 
     return [records[i] for i in sorted(chosen)]
 
 
-def class_table(examples: list[dict]) -> dict:
+def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> dict:
     """Per-field classes and the joint cells of a split, for the manifest."""
-    return {**{name: dict(Counter(stored_features(e).label(name) for e in examples)) for name in CHECKED_FIELDS},
-            "cells": dict(sorted(Counter(map(cell_of, examples)).items()))}
+    return {**{name: dict(Counter(stored_features(e).label(name) for e in examples)) for name in names},
+            "cells": dict(sorted(Counter(cell_of(e, names) for e in examples).items()))}
 
 
-def sft_example(record: dict, style: str) -> dict:
-    """Chat messages exactly as the service sends them, and the compact JSON the student must answer."""
-    description = description_model(DESCRIPTION_FIELDS).model_validate(record["description"])
+def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS) -> dict:
+    """Chat messages exactly as the service sends them, and the compact JSON the student must answer (a field its
+    teacher did not write, e.g. the real teacher's records beyond the paper's three, is the rules' fact sentence)."""
+    stated = record["description"]
+    missing = [f for f in fields if f not in stated]
+    if missing:
+        facts_of = fact_sentences(stored_features(record))
+        stated = {**stated, **{f.field: facts_of[next(iter(f.labels))] for f in FEATURES if f.field in missing}}
+    description = description_model(fields).model_validate({f: stated[f] for f in fields})
     return {
         "id": record["id"],
         "family": record.get("family", "ou"),
         "teacher": record.get("teacher"),
         "levels": record["levels"],
         "features": stored_features(record).record(),
-        "messages": build_messages(format_levels(record["levels"]), style, DESCRIPTION_FIELDS),
+        "messages": build_messages(format_levels(record["levels"]), style, fields),
         "target": render_target(description),
     }
 
@@ -127,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
                              "class frequency to the power --balance, field by field (train5's recipe)")
     parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency (--draw weighted)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
+                        help="the description fields the student learns to state (the draw balances their classes)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
+    fields = tuple(f for f in DESCRIPTION_FIELDS if f in args.fields)
+    names = checked_names(fields)
     (run.path / "sft").mkdir(exist_ok=True)
     buckets: dict[str, list[dict]] = {s: [] for s in SPLITS}
     seen: set[tuple[int, ...]] = set()
@@ -144,18 +157,18 @@ def main(argv: list[str] | None = None) -> int:
             test_share = args.imported_test if imported else args.test
             # Other families only ever train: validation and test stay the paper's distribution.
             split = split_of(record["levels"], args.validation, test_share) if record.get("family", "ou") == "ou" else "train"
-            buckets[split].append(sft_example(record, args.prompt_style))
+            buckets[split].append(sft_example(record, args.prompt_style, fields))
     if args.train_size is not None:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
         rng = random.Random(args.seed)
-        drawn = cell_balanced_subset(generated, args.train_size, rng) if args.draw == "cells" else \
-            balanced_subset(generated, args.train_size, args.balance, rng)
+        drawn = cell_balanced_subset(generated, args.train_size, rng, names) if args.draw == "cells" else \
+            balanced_subset(generated, args.train_size, args.balance, rng, names)
         buckets["train"] = imported + drawn
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
-    classes = {s: class_table(buckets[s]) for s in SPLITS}
-    run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(DESCRIPTION_FIELDS),
+    classes = {s: class_table(buckets[s], names) for s in SPLITS}
+    run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "counts": counts,
                            "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from core import facts
 from core.series import encode
+from core.schema import PAPER_FIELDS
 from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.settings import Settings
 from training.progress import gather_with_progress
 from training.rundir import RunDir
 
-FIELDS = facts.CHECKED_FIELDS
+PAPER_NAMES = facts.checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
 @dataclass
@@ -40,11 +41,17 @@ class Outcome:
     levels: list | None = None
 
 
-def accuracy(outcomes: list[Outcome]) -> dict:
+def names_of(outcomes: list[Outcome]) -> tuple[str, ...]:
+    """The checked names a model states (its student's fields), in registry order."""
+    seen = {name for o in outcomes for name in o.computed}
+    return tuple(name for name in facts.CHECKED_FIELDS if name in seen) or PAPER_NAMES
+
+
+def accuracy(outcomes: list[Outcome], names: tuple[str, ...] | None = None) -> dict:
     """JSON validity and per-field accuracy judged on the model's own words (no repair)."""
     n = len(outcomes) or 1
     result = {"n": len(outcomes), "json_valid": round(sum(o.valid for o in outcomes) / n, 4)}
-    for f in FIELDS:
+    for f in names or names_of(outcomes):
         result[f] = round(sum(o.valid and o.stated.get(f) == o.computed.get(f) for o in outcomes) / n, 4)
     return result
 
@@ -172,28 +179,38 @@ def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_onl
     for o in out_dist:
         by_family[o.family].append(o)
     teacher = [o for o in in_dist if o.reference and o.id.startswith("import-")]
+    names = names_of(in_dist + [o for outcomes in raw.values() for o in outcomes])
     return {
-        "in_distribution": accuracy(in_dist),
-        "real_teacher_heldout": accuracy(teacher),
+        "checked": list(names),
+        "in_distribution": accuracy(in_dist, names),
+        "real_teacher_heldout": accuracy(teacher, names),
         "cosine_to_teacher": cosine_to_teacher(teacher) if teacher_only else None,
-        "out_of_distribution": accuracy(out_dist),
-        "ood_by_family": {f: accuracy(v) for f, v in sorted(by_family.items())},
-        "real_world": accuracy(real),
+        "out_of_distribution": accuracy(out_dist, names),
+        "ood_by_family": {f: accuracy(v, names) for f, v in sorted(by_family.items())},
+        "real_world": accuracy(real, names),
         "page_examples": {o.id: {"valid": o.valid, "stated": o.stated, "computed": o.computed}
                           for o in raw.get("page_examples", [])},
-        "per_class": {f: per_class(in_dist, f) for f in FIELDS},
-        "per_class_real_world": {f: per_class(real, f) for f in FIELDS},
-        "real_world_by_kind": {k: accuracy([o for o in real if o.family == k]) for k in sorted({o.family for o in real})},
+        "per_class": {f: per_class(in_dist, f) for f in names},
+        "per_class_real_world": {f: per_class(real, f) for f in names},
+        "real_world_by_kind": {k: accuracy([o for o in real if o.family == k], names)
+                               for k in sorted({o.family for o in real})},
         "confusion": {f: confusion(in_dist, f) for f in ("trend", "noise")},
         "prompt_tokens_mean": round(sum(o.prompt_tokens for o in in_dist if o.valid) / max(1, sum(o.valid for o in in_dist)), 1),
     }
 
 
+def checked_of(results: dict) -> tuple[str, ...]:
+    """Every checked name any model of the results states, in registry order."""
+    seen = {name for summary in results.values() for name in summary.get("checked", PAPER_NAMES)}
+    return tuple(name for name in facts.CHECKED_FIELDS if name in seen)
+
+
 def markdown_table(results: dict) -> str:
     """The paper's style: one row per model, validity, per-field accuracy, similarity."""
+    names = checked_of(results)
     lines = [
-        "| model | split | n | JSON valid | trend | noise | max | min | cosine to teacher |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | split | n | JSON valid | " + " | ".join(names) + " | cosine to teacher |",
+        "| --- | --- | --- | --- |" + " --- |" * (len(names) + 1),
     ]
     for model, summary in results.items():
         for split in ("in_distribution", "real_teacher_heldout", "out_of_distribution", "real_world"):
@@ -201,28 +218,30 @@ def markdown_table(results: dict) -> str:
             if not a["n"]:
                 continue
             cosine = summary["cosine_to_teacher"] if split == "real_teacher_heldout" else ""
-            lines.append(f"| {model} | {split} | {a['n']} | {a['json_valid']:.2f} | {a['trend']:.2f} | {a['noise']:.2f} "
-                         f"| {a['max']:.2f} | {a['min']:.2f} | {cosine if cosine is not None else ''} |")
+            scores = " | ".join(f"{a[name]:.2f}" if name in a else "–" for name in names)
+            lines.append(f"| {model} | {split} | {a['n']} | {a['json_valid']:.2f} | {scores} "
+                         f"| {cosine if cosine is not None else ''} |")
     return "\n".join(lines)
 
 
 def per_class_table(results: dict, key: str = "per_class_real_world") -> str:
     """Right/total per computed class, one row per model: where a majority-class student shows itself."""
-    classes = [(f, label) for f in FIELDS for label in facts.FIELD_LABELS[f]]
+    classes = [(f, label) for f in checked_of(results) for label in facts.FIELD_LABELS[f]]
     lines = ["| model | " + " | ".join(f"{f} {label}" for f, label in classes) + " |",
              "| --- |" + " --- |" * len(classes)]
     for model, summary in results.items():
-        lines.append(f"| {model} | " + " | ".join(summary[key][f].get(label, "0/0") for f, label in classes) + " |")
+        lines.append(f"| {model} | " + " | ".join(summary[key].get(f, {}).get(label, "0/0") for f, label in classes) + " |")
     return "\n".join(lines)
 
 
 def page_examples_table(results: dict) -> str:
     """One row per model and page example: each field as stated, with the rule's label where they differ."""
-    lines = ["| model | example | " + " | ".join(FIELDS) + " |", "| --- | --- |" + " --- |" * len(FIELDS)]
+    names = checked_of(results)
+    lines = ["| model | example | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
     for model, summary in results.items():
         for name, o in summary.get("page_examples", {}).items():
             cells = [("invalid JSON" if not o["valid"] else o["stated"].get(f) if o["stated"].get(f) == o["computed"].get(f)
-                      else f"**{o['stated'].get(f)}** ({o['computed'].get(f)})") for f in FIELDS]
+                      else f"**{o['stated'].get(f)}** ({o['computed'].get(f)})") for f in names]
             lines.append(f"| {model} | {name} | " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from core import facts
-from core.schema import Description
+from core.schema import description_model
 from training.rundir import RunDir
 
 
@@ -25,7 +25,7 @@ class FactcheckConfig:
 
 def check_record(record: dict, config: FactcheckConfig) -> tuple[dict | None, dict]:
     """The checked record (None when dropped) and what the check found, per field."""
-    description = Description.model_validate(record["description"])
+    description = description_model(tuple(record["description"])).model_validate(record["description"])
     result = facts.check(description, facts.stored_features(record))
     agrees = {name: c.agrees for name, c in result.fields.items()}
     bad_text = {name for name in ("trend", "noise") if not agrees[name]}
@@ -39,7 +39,7 @@ def check_record(record: dict, config: FactcheckConfig) -> tuple[dict | None, di
 def agreement_report(findings: list[dict]) -> dict:
     """Agreement rate of the teacher with the rules per field, and what was done."""
     n = len(findings) or 1
-    fields = facts.CHECKED_FIELDS
+    fields = [name for name in facts.CHECKED_FIELDS if findings and name in findings[0]["agrees"]]
     return {
         "annotations": len(findings),
         "agreement": {f: round(sum(x["agrees"][f] for x in findings) / n, 4) for f in fields},
@@ -72,8 +72,8 @@ class NLIJudge:
 def nli_findings(judge: NLIJudge, records: list[dict]) -> dict:
     """Per field, the share of teacher sentences the fact sentences entail."""
     out = {}
-    for feature in facts.FEATURES:
-        premises = [feature.fact(facts.stored_features(r).labels) for r in records]
+    for feature in facts.active_features(tuple(records[0]["description"]) if records else ()):
+        premises = [feature.fact(facts.stored_features(r).flat()) for r in records]
         hypotheses = [r["description"][feature.field] for r in records]
         scores = []
         for i in range(0, len(records), 16):

@@ -83,7 +83,7 @@ def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0) -> Exa
     prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
     answer = tokenizer(example["target"], add_special_tokens=False, return_offsets_mapping=True)
-    spans = label_word_spans(example["target"])
+    spans = label_word_spans(example["target"], tuple(json.loads(example["target"])))
     weights = [label_weight if any(start < end_ and end > start_ for start_, end_ in spans) else 1.0
                for start, end in answer["offset_mapping"]]
     answer_ids = list(answer["input_ids"]) + [tokenizer.eos_token_id]

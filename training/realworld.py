@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from core import facts
+from core.schema import PAPER_FIELDS
 from training.rundir import RunDir
 
 OUT = "realworld_series.jsonl"
@@ -108,9 +109,9 @@ def dataset_of(record: dict) -> str:
 
 
 def balanced(candidates: list[dict], count: int, rng: np.random.Generator, source_share: float) -> list[dict]:
-    """A greedy draw that always takes the candidate whose labels are rarest so far (trend, noise, max, min),
-    with at most `source_share` of the set from one dataset."""
-    counts = {name: Counter() for name in facts.CHECKED_FIELDS}
+    """A greedy draw that always takes the candidate whose labels are rarest so far (trend, noise, max, min: the
+    set stays the one earlier runs were judged on), with at most `source_share` of the set from one dataset."""
+    counts = {name: Counter() for name in facts.checked_names(PAPER_FIELDS)}
     per_source: Counter = Counter()
     cap = max(1, int(source_share * count))
     chosen: list[dict] = []
@@ -118,7 +119,7 @@ def balanced(candidates: list[dict], count: int, rng: np.random.Generator, sourc
     rng.shuffle(pool)
     while pool and len(chosen) < count:
         def rarity(c: dict) -> float:
-            return sum(1.0 / (1 + counts[name][c["features"][name]]) for name in facts.CHECKED_FIELDS)
+            return sum(1.0 / (1 + counts[name][c["features"][name]]) for name in counts)
 
         allowed = [c for c in pool if per_source[dataset_of(c)] < cap]
         if not allowed:
@@ -127,7 +128,7 @@ def balanced(candidates: list[dict], count: int, rng: np.random.Generator, sourc
         pool = [c for c in pool if c is not best]
         chosen.append(best)
         per_source[dataset_of(best)] += 1
-        for name in facts.CHECKED_FIELDS:
+        for name in counts:
             counts[name][best["features"][name]] += 1
     return chosen
 

@@ -14,15 +14,21 @@ from pathlib import Path
 import httpx
 
 from core import facts, prompt
-from core.schema import Description, description_json_schema, parse_description
+from core.schema import PAPER_FIELDS, Description, DescriptionBase, description_json_schema, description_model, parse_description
 from core.series import format_levels
 
 # --- rule teacher: the facts, phrased the way a teacher model phrases them (each feature's own phrasings) ----------
 
 
-def rule_description(f: facts.Features, rng: random.Random) -> Description:
-    """A teacher-like description whose every label is the computed one."""
-    return Description(**{feature.field: feature.phrase(f.labels, rng) for feature in facts.FEATURES})
+def rule_description(f: facts.Features, rng: random.Random, fields: tuple[str, ...] = PAPER_FIELDS,
+                     added_rng: random.Random | None = None) -> DescriptionBase:
+    """A teacher-like description of these fields whose every label is the computed one; the fields beyond the
+    paper's draw from `added_rng` (when given), so the paper's sentences stay those of a three-field run."""
+    flat = f.flat()
+    sentences = {feature.field: feature.phrase(flat, rng if feature.field in PAPER_FIELDS or added_rng is None
+                                               else added_rng)
+                 for feature in facts.active_features(fields)}
+    return description_model(tuple(fields))(**sentences)
 
 
 # --- OpenAI-compatible multimodal teacher -----------------------------------------------------

@@ -14,8 +14,8 @@ from core.series import ENCODED_MAX, NEAR_CONSTANT_SPAN, is_near_constant, witho
 REFERENCE_LENGTH = 128  # the paper's thresholds are stated for 128 points
 CANONICAL_SHARE = 0.7  # a rule teacher uses a feature's first (teacher-medoid) phrasing this often
 
-Labels = Mapping[str, str]
-Evidence = dict[str, float | int]
+Labels = Mapping[str, object]  # the computed labels with their evidence, flat: {"trend": "flat", "period": 12, ...}
+Evidence = dict[str, float | int | list[int]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,10 @@ class SeriesView:
     values: np.ndarray
     columns: np.ndarray | None
     constant: bool
+
+    def in_units(self, levels: float) -> float:
+        """A difference on the rules' 0–99.9999 scale in the series' own units."""
+        return float(f"{levels * float(self.values.max() - self.values.min()) / ENCODED_MAX:.6g}")
 
     @classmethod
     def of(cls, values) -> SeriesView:
@@ -41,12 +45,19 @@ class Feature:
     field: str  # the description's field that states it
     labels: Mapping[str, tuple[str, ...]]  # checked name -> label vocabulary
     compute: Callable[[SeriesView], tuple[dict[str, str], Evidence]]  # labels and the numbers behind them
-    fact: Callable[[Labels], str]  # one plain sentence stating the computed labels
+    fact: Callable[[Labels], str]  # one plain sentence stating the computed labels (and their evidence)
     constant_fact: str  # the sentence for a (near-)constant series
     read: Callable[[str], dict[str, str | None]]  # the labels a sentence states (None where it states none)
     phrase: Callable[[Labels, random.Random], str]  # a teacher-like sentence for the labels (the rule teacher)
     instruction: str  # its words in the compact prompt's instruction ("trend", "global max/min position")
     label_words: tuple[str, ...] = ()  # regexes of the words that state its labels (weighed in training)
+    evidence: Mapping[str, tuple[str, ...]] | None = None  # checked name -> the evidence keys behind it (the response's)
+    positions: tuple[str, ...] = ()  # evidence keys that are indices of the series (given as times with timestamps)
+    durations: tuple[str, ...] = ()  # evidence keys that are lengths in points (given in seconds with timestamps)
+
+    def evidence_of(self, name: str, evidence: Mapping[str, object]) -> dict[str, object]:
+        """The numbers behind one checked label, as the rules computed them."""
+        return {key: evidence[key] for key in (self.evidence or {}).get(name, ()) if key in evidence}
 
 
 def pick(options: list[str], rng: random.Random) -> str:

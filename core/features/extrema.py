@@ -43,7 +43,9 @@ def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, int]]:
     """The raw values' argmax and argmin (ties: the first), placed in the thirds of the rule."""
     argmax, argmin = int(np.argmax(view.values)), int(np.argmin(view.values))
     n = view.values.size
-    return {"max": position_label(argmax, n), "min": position_label(argmin, n)}, {"argmax": argmax, "argmin": argmin}
+    evidence = {"argmax": argmax, "argmin": argmin, "max_value": float(view.values[argmax]),
+                "min_value": float(view.values[argmin])}
+    return {"max": position_label(argmax, n), "min": position_label(argmin, n)}, evidence
 
 
 def extrema_fact(max_label: str, min_label: str) -> str:
@@ -94,5 +96,7 @@ FEATURE = Feature(
     field="extrema", labels={"max": POSITIONS, "min": POSITIONS}, compute=compute,
     fact=lambda labels: extrema_fact(labels["max"], labels["min"]),
     constant_fact="The series is constant, so the global maximum and the global minimum are both at the beginning.",
-    read=read, phrase=phrase, instruction="global max/min position", label_words=tuple(POSITION_WORDS.values()),
+    read=read, phrase=phrase, instruction="global max/min position",
+    evidence={"max": ("argmax", "max_value"), "min": ("argmin", "min_value")}, positions=("argmax", "argmin"),
+    label_words=tuple(POSITION_WORDS.values()),
 )

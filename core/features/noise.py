@@ -60,7 +60,7 @@ def noise_label(scaled: np.ndarray) -> tuple[str, float]:
 
 def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float]]:
     label, rms = ("low", 0.0) if view.constant else noise_label(view.columns)
-    return {"noise": label}, {"noise_rms": rms}
+    return {"noise": label}, {"noise_rms": rms, "noise_std": 0.0 if view.constant else view.in_units(rms)}
 
 
 def noise_fact(label: str) -> str:
@@ -81,5 +81,6 @@ def phrase(labels: Labels, rng: random.Random) -> str:
 FEATURE = Feature(
     field="noise", labels={"noise": LABELS}, compute=compute, fact=lambda labels: noise_fact(labels["noise"]),
     constant_fact="The noise intensity is low: the values do not vary.",
-    read=lambda sentence: {"noise": read_noise(sentence)}, phrase=phrase, instruction="noise", label_words=tuple(NOISE_WORDS.values()),
+    read=lambda sentence: {"noise": read_noise(sentence)}, phrase=phrase, instruction="noise", evidence={"noise": ("noise_rms", "noise_std")},
+    label_words=tuple(NOISE_WORDS.values()),
 )

@@ -64,7 +64,7 @@ def trend_label(scaled: np.ndarray) -> tuple[str, float]:
 
 def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float]]:
     label, delta = ("flat", 0.0) if view.constant else trend_label(view.columns)
-    return {"trend": label}, {"trend_delta": delta}
+    return {"trend": label}, {"trend_delta": delta, "trend_change": 0.0 if view.constant else view.in_units(delta)}
 
 
 def trend_fact(label: str) -> str:
@@ -103,5 +103,6 @@ FEATURE = Feature(
     field="trend", labels={"trend": LABELS}, compute=compute, fact=lambda labels: trend_fact(labels["trend"]),
     constant_fact="The series is constant: no trend, it stays flat.",
     read=lambda sentence: {"trend": read_trend(sentence)}, phrase=phrase, instruction="trend",
+    evidence={"trend": ("trend_delta", "trend_change")},
     label_words=(*FLAT_PATTERNS, *TREND_WORDS.values()),
 )

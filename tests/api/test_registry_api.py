@@ -2,6 +2,7 @@
 those, the checks cover those, /info lists them; the paper's three for students from before the registry."""
 
 import json
+import re
 
 import pytest
 
@@ -49,3 +50,63 @@ def test_a_manifest_naming_a_field_the_registry_lacks_is_refused_by_name(tmp_pat
     settings = student(tmp_path, fields=["trend", "sparkle"])
     with pytest.raises(ValueError, match="sparkle"):
         settings.description_fields
+
+
+SIX_FIELDS = ('{"trend":"The series shows no clear trend; it stays flat.","noise":"The noise intensity is low.",'
+              '"extrema":"The global maximum is in the middle and the global minimum is at the beginning.",'
+              '"seasonality":"There is no clear seasonality in the series.","outliers":"There is one outlier, in the '
+              'middle.","shift":"The level shifts up in the middle."}')
+SPIKE = [float(i % 2) * 0.1 for i in range(200)]
+SPIKE[90] = 50.0
+
+
+async def test_a_six_field_student_is_checked_on_every_feature_with_its_evidence(tmp_path, make_client):
+    backend = ScriptedBackend(SIX_FIELDS)
+    _, client = await make_client(backend, student(tmp_path, fields=["trend", "noise", "extrema", "seasonality",
+                                                                     "outliers", "shift"]))
+    info = (await client.get("/info")).json()["settings"]
+    assert info["checked_fields"] == ["trend", "noise", "max", "min", "seasonality", "outliers", "shift"]
+    body = (await client.post("/describe", json={"series": SPIKE})).json()
+    checks = body["checks"]
+    assert checks["outliers"] == {**checks["outliers"], "stated": "one", "computed": "one", "agrees": True}
+    assert checks["outliers"]["evidence"] == {"outlier_count": 1, "outlier_indices": [90]}
+    assert checks["max"]["evidence"] == {"argmax": 90, "max_value": 50.0}
+    assert checks["shift"]["stated"] == "up" and checks["shift"]["computed"] == "none" and not checks["shift"]["agrees"]
+    assert set(checks["trend"]["evidence"]) == {"trend_delta", "trend_change"} and checks["max"]["times"] is None
+    assert "seasonality" in backend.calls[-1][1].json_schema["required"]
+
+
+async def test_timestamps_give_positions_as_times_and_uneven_ones_are_resampled(tmp_path, make_client):
+    _, client = await make_client(ScriptedBackend())
+    days = [f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(200)]  # 28 days a month: uneven at month ends
+    body = (await client.post("/describe", json={"series": SPIKE, "timestamps": days})).json()
+    assert body["series"]["time_resampled"] is True
+    even = [1_700_000_000 + 3600 * i for i in range(200)]
+    body = (await client.post("/describe", json={"series": SPIKE, "timestamps": even})).json()
+    assert body["series"]["time_resampled"] is False
+    assert body["checks"]["max"]["times"] == {"argmax_time": 1_700_000_000 + 3600 * 90}
+    iso = [f"2024-03-01T{h:02d}:00:00" for h in range(24)]
+    body = (await client.post("/describe", json={"series": SPIKE[80:104], "timestamps": iso})).json()
+    assert body["checks"]["max"]["times"] == {"argmax_time": "2024-03-01T10:00:00"}
+
+
+@pytest.mark.parametrize("timestamps, message", [
+    (list(range(199)), "timestamps has 199 entries but series has 200"),
+    ([*range(199), 5], r"strictly increasing; timestamps\[199\]"),
+    ([*range(199), "soon"], "mix ISO 8601 strings and numbers"),
+    (["yesterday"] * 200, r"timestamps\[0\] = 'yesterday' is not an ISO 8601"),
+])
+async def test_bad_timestamps_are_a_422_that_says_what_to_fix(make_client, timestamps, message):
+    _, client = await make_client(ScriptedBackend())
+    response = await client.post("/describe", json={"series": SPIKE, "timestamps": timestamps})
+    assert response.status_code == 422, response.text
+    assert re.search(message, response.text), response.text
+
+
+async def test_a_batch_takes_one_timestamps_list_or_null_per_series(make_client):
+    _, client = await make_client(ScriptedBackend())
+    body = {"series": [SPIKE, SPIKE], "timestamps": [None, list(range(200))]}
+    results = (await client.post("/describe/batch", json=body)).json()["results"]
+    assert results[0]["checks"]["max"]["times"] is None and results[1]["checks"]["max"]["times"] == {"argmax_time": 90.0}
+    response = await client.post("/describe/batch", json={"series": [SPIKE, SPIKE], "timestamps": [None]})
+    assert response.status_code == 422 and "one list (or null) per series" in response.text

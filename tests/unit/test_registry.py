@@ -11,6 +11,12 @@ from core.features.base import SeriesView
 from core.schema import PAPER_FIELDS, description_json_schema, description_model
 
 
+# Evidence as the rules store it next to the labels; a fact or phrasing may state it (a period, where outliers lie).
+EVIDENCE = {"length": 128, "trend_delta": 12.0, "noise_rms": 3.0, "argmax": 100, "argmin": 5, "max_value": 9.0,
+            "min_value": 1.0, "period": 12, "seasonal_acf": 0.8, "outlier_count": 2, "outlier_indices": [10, 70],
+            "shift_index": 64, "shift_size": 5.0}
+
+
 def label_combinations(feature):
     names = list(feature.labels)
     return [dict(zip(names, combo)) for combo in itertools.product(*(feature.labels[n] for n in names))]
@@ -20,9 +26,10 @@ def label_combinations(feature):
 def test_its_fact_and_every_phrasing_read_back_as_the_labels_they_state(feature):
     rng = random.Random(0)
     for labels in label_combinations(feature):
-        assert feature.read(feature.fact(labels)) == labels
+        flat = {**EVIDENCE, **labels}
+        assert feature.read(feature.fact(flat)) == labels, feature.fact(flat)
         for _ in range(20):
-            sentence = feature.phrase(labels, rng)
+            sentence = feature.phrase(flat, rng)
             assert feature.read(sentence) == labels, sentence
 
 
@@ -33,7 +40,9 @@ def test_its_rule_gives_a_label_of_its_vocabulary_and_names_its_evidence(feature
         labels, evidence = feature.compute(SeriesView.of(values))
         assert set(labels) == set(feature.labels)
         assert all(labels[name] in feature.labels[name] for name in labels)
-        assert evidence and all(isinstance(v, (int, float)) for v in evidence.values())
+        assert evidence and all(isinstance(v, (int, float)) or all(isinstance(i, int) for i in v)
+                                for v in evidence.values())
+        assert set(evidence) == {key for keys in feature.evidence.values() for key in keys}
 
 
 def test_names_are_unique_so_a_stored_record_is_flat():

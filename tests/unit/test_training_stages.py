@@ -50,7 +50,9 @@ def test_the_world_has_flat_series_and_middle_extrema_for_every_label():
     labels = [facts.compute_features(r["values"]) for r in generate.generate_world(600, seed=1)]
     for name in facts.CHECKED_FIELDS:
         shares = {label: sum(f.label(name) == label for f in labels) / len(labels) for label in facts.FIELD_LABELS[name]}
-        assert min(shares.values()) > 0.08, (name, shares)  # the OU world alone has almost no flat series
+        # the OU world alone has almost no flat series; a season, an outlier or a shift is one family's (1/16)
+        floor = 0.08 if name in ("trend", "noise", "max", "min") else 0.03
+        assert min(shares.values()) > floor, (name, shares)
 
 
 def test_cell_draw_covers_every_cell_and_balances_each_field():

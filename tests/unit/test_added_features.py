@@ -1,0 +1,88 @@
+"""The rules of issue 18's features (seasonality, outliers, level shift): what they find, where, and that the same
+process gets the same label at 128 or 100,000 points."""
+
+import numpy as np
+import pytest
+
+from core import facts
+from core.features import outliers, seasonality, shift
+from core.features.base import SeriesView
+
+LENGTHS = (128, 1_000, 10_000, 100_000)
+ADDED = ("seasonality", "outliers", "shift")
+
+
+def labels(values) -> dict:
+    return facts.compute_features(values, ADDED).labels
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_a_season_is_found_with_its_period_at_every_length(n):
+    rng = np.random.default_rng(n)
+    t = np.arange(n)
+    period = n / 8
+    values = np.sin(2 * np.pi * t / period) + 0.02 * t / n + rng.normal(0, 0.2, n)
+    features = facts.compute_features(values, ADDED)
+    assert features.labels == {"seasonality": "seasonal", "outliers": "none", "shift": "none"}
+    assert abs(features.evidence["period"] - period) <= max(2, 0.03 * period)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_white_noise_a_random_walk_and_a_ramp_have_none_of_them(n):
+    rng = np.random.default_rng(n)
+    assert labels(rng.normal(0, 1, n)) == {"seasonality": "none", "outliers": "none", "shift": "none"}
+    assert labels(np.linspace(0, 10, n) + rng.normal(0, 0.5, n)) == {"seasonality": "none", "outliers": "none",
+                                                                      "shift": "none"}
+    walk = np.cumsum(rng.normal(0, 1, n))
+    assert labels(walk)["seasonality"] == "none" and labels(walk)["outliers"] == "none"
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_one_spike_is_one_outlier_at_its_index_and_three_are_several(n):
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 1, n)
+    spike = int(0.55 * n)
+    values[spike] += 25
+    features = facts.compute_features(values, ("outliers",))
+    assert features.labels["outliers"] == "one" and features.evidence["outlier_indices"] == [spike]
+    for at in (0.1, 0.8):
+        values[int(at * n)] -= 25
+    several = facts.compute_features(values, ("outliers",))
+    assert several.labels["outliers"] == "several" and several.evidence["outlier_count"] == 3
+    assert "beginning" in facts.fact_sentences(several)["outliers"]
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("direction", (1, -1))
+def test_a_step_is_a_shift_in_its_direction_at_its_index_and_not_an_outlier(n, direction):
+    rng = np.random.default_rng(n)
+    at = int(0.6 * n)
+    values = rng.normal(0, 1, n)
+    values[at:] += direction * 8
+    features = facts.compute_features(values, ADDED)
+    assert features.labels == {"seasonality": "none", "outliers": "none", "shift": "up" if direction > 0 else "down"}
+    assert abs(features.evidence["shift_index"] - at) <= max(1, n // 1000)
+    assert features.evidence["shift_size"] == pytest.approx(direction * 8, abs=1)
+
+
+def test_a_constant_series_has_none_of_them_and_says_so():
+    features = facts.compute_features(np.full(300, 5.0), ADDED)
+    assert features.labels == {"seasonality": "none", "outliers": "none", "shift": "none"}
+    assert facts.fact_sentences(features)["shift"] == shift.FEATURE.constant_fact
+
+
+def test_the_fact_sentences_state_the_evidence():
+    t = np.arange(480)
+    features = facts.compute_features(np.sin(2 * np.pi * t / 24), ("seasonality",))
+    assert facts.fact_sentences(features)["seasonality"] == "The series is seasonal with a period of about 24 points."
+    assert seasonality.read_seasonality("There is no clear seasonality in the series.") == "none"
+    assert outliers.read_outliers("The series has 4 outliers, in the middle.") == "several"
+    assert shift.read_shift("The level does not shift abruptly.") == "none"
+
+
+def test_the_seasonality_rule_reads_a_long_series_every_kth_point():
+    rng = np.random.default_rng(0)
+    long = np.sin(2 * np.pi * np.arange(100_000) / 5_000) + rng.normal(0, 0.2, 100_000)
+    period, strength = seasonality.seasonal_period(long)
+    assert abs(period - 5_000) <= 100 and strength > 0.5
+    assert SeriesView.of(long).values.size == 100_000  # the rule subsamples, the view keeps every point
