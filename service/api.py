@@ -57,6 +57,8 @@ def _plain_numbers_first(values: object, per_value: ValidatorFunctionWrapHandler
 Series = Annotated[list[SeriesValue], WrapValidator(_plain_numbers_first)]
 # ISO 8601 strings or epoch seconds, one per value; core.timeline checks order, kind and length and says what to fix.
 Timestamps = list[Annotated[str, Field(max_length=64)] | float]
+ALL_FEATURES_DESCRIPTION = ("also return what the rules compute for every feature of the registry (seasonality, "
+                            "outliers, level shift, …) in `features`, whether the deployed student states it or not")
 TIMESTAMPS_DESCRIPTION = ("optional: one ISO 8601 string or epoch-seconds number per value, strictly increasing "
                           "(unevenly spaced ones are interpolated onto evenly spaced instants); positions and periods "
                           "in the checks then also come as times")
@@ -78,6 +80,7 @@ class DescribeRequest(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     missing: Literal["reject", "interpolate"] = Field("reject", description="what to do with null gaps")
+    all_features: bool = Field(False, description=ALL_FEATURES_DESCRIPTION)
 
 
 class BatchRequest(BaseModel):
@@ -93,6 +96,7 @@ class BatchRequest(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     missing: Literal["reject", "interpolate"] = "reject"
+    all_features: bool = Field(False, description=ALL_FEATURES_DESCRIPTION)
 
 
 class FieldCheckOut(BaseModel):
@@ -108,6 +112,15 @@ class FieldCheckOut(BaseModel):
     times: dict[str, str | float | list[str] | list[float]] | None = Field(
         None, description="with timestamps: the evidence's positions as times (argmax_time, outlier_times, "
         "shift_index_time; ISO strings or epoch seconds, as sent) and its periods in seconds (period_seconds)")
+
+
+class FeatureOut(BaseModel):
+    """What the rules compute for one label, with the numbers behind it: no model involved."""
+
+    computed: str
+    fact: str
+    evidence: dict[str, float | int | list[int]]
+    times: dict[str, str | float | list[str] | list[float]] | None = None
 
 
 class ChecksBase(BaseModel):
@@ -149,6 +162,9 @@ class DescribeResponse(BaseModel):
     description: dict[str, str] = Field(description="one sentence per field the deployed student states "
                                         "(GET /info: settings.fields), e.g. trend, noise, extrema")
     checks: ChecksOut | None
+    features: dict[str, FeatureOut] | None = Field(
+        None, description="with all_features: every registry label the rules compute (trend, noise, max, min, "
+        "seasonality, outliers, shift), e.g. to draw the period, the outliers and the shift")
     model: ModelOut
     usage: UsageOut
     series: SeriesOut

@@ -23,6 +23,7 @@ class DescribeOptions:
     temperature: float = 0.0
     seed: int | None = None
     missing: series.MissingPolicy = "reject"
+    all_features: bool = False  # compute every registry feature, not only those the student states
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ async def describe_encoded(
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
     if features is None:
-        features = facts.compute_features(encoded.values, settings.description_fields)
+        features = facts.compute_features(encoded.values, None if options.all_features else settings.description_fields)
     check = None
     if options.self_check or options.repair:
         check = facts.check(description, features)

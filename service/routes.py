@@ -27,7 +27,8 @@ ERRORS = {code: {"model": api.ErrorOut} for code in (400, 401, 413, 422, 429, 50
 
 def options_of(body: api.DescribeRequest | api.BatchRequest) -> DescribeOptions:
     return DescribeOptions(
-        self_check=body.self_check, repair=body.repair, temperature=body.temperature, seed=body.seed, missing=body.missing
+        self_check=body.self_check, repair=body.repair, temperature=body.temperature, seed=body.seed, missing=body.missing,
+        all_features=body.all_features,
     )
 
 
@@ -36,17 +37,31 @@ def model_out(deployed: Deployed) -> api.ModelOut:
     return api.ModelOut(name=s.model_name, adapter=s.adapter, backend=s.backend, prompt_style=s.prompt_style)
 
 
-def field_check_of(name: str, check: facts.FieldCheck, result: DescribeResult) -> api.FieldCheckOut:
-    """One checked label with the rules' numbers behind it (and, with timestamps, those numbers as times)."""
+def evidence_and_times(name: str, result: DescribeResult) -> tuple[dict, dict | None]:
+    """The rules' numbers behind one label and, with timestamps, its positions and periods as times."""
     feature = facts.FEATURE_OF[name]
     evidence = feature.evidence_of(name, result.features.evidence)
     timeline = result.encoded.timeline
-    times = None if timeline is None else timeline.times_of(evidence, feature.positions, feature.durations)
+    return evidence, None if timeline is None else timeline.times_of(evidence, feature.positions, feature.durations)
+
+
+def field_check_of(name: str, check: facts.FieldCheck, result: DescribeResult) -> api.FieldCheckOut:
+    evidence, times = evidence_and_times(name, result)
     return api.FieldCheckOut(stated=check.stated, computed=check.computed, agrees=check.agrees, fact=check.fact,
                              evidence=evidence, times=times)
 
 
-def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResponse:
+def features_of(result: DescribeResult) -> dict[str, api.FeatureOut]:
+    """Every label the rules computed for this request, with its fact and evidence."""
+    sentences = facts.fact_sentences(result.features)
+    out = {}
+    for name, label in result.features.labels.items():
+        evidence, times = evidence_and_times(name, result)
+        out[name] = api.FeatureOut(computed=label, fact=sentences[name], evidence=evidence, times=times)
+    return out
+
+
+def response_of(result: DescribeResult, model: api.ModelOut, all_features: bool = False) -> api.DescribeResponse:
     checks = None
     if result.check is not None:
         fields = {name: field_check_of(name, c, result) for name, c in result.check.fields.items()}
@@ -55,6 +70,7 @@ def response_of(result: DescribeResult, model: api.ModelOut) -> api.DescribeResp
     return api.DescribeResponse(
         description=result.description.model_dump(),
         checks=checks,
+        features=features_of(result) if all_features else None,
         model=model,
         usage=api.UsageOut(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens),
         series=api.SeriesOut(
@@ -116,7 +132,7 @@ async def describe_one(body: api.DescribeRequest, response: Response, caller: st
     # What the engine took vs the whole describe step: a client can see the service's own overhead per request.
     response.headers["Server-Timing"] = (f"engine;dur={result.engine_seconds * 1000:.2f}, "
                                          f"describe;dur={result.seconds * 1000:.2f}")
-    return response_of(result, model_out(deployed))
+    return response_of(result, model_out(deployed), body.all_features)
 
 
 @router.post("/describe/batch", response_model=api.BatchResponse, responses=ERRORS, tags=["describe"])
@@ -133,7 +149,7 @@ async def describe_batch(body: api.BatchRequest, caller: str = Depends(require_a
     for result in results:
         state.metrics.record_result(result)
     return api.BatchResponse(
-        results=[response_of(r, model) for r in results],
+        results=[response_of(r, model, body.all_features) for r in results],
         usage=api.UsageOut(
             prompt_tokens=sum(r.prompt_tokens for r in results),
             completion_tokens=sum(r.completion_tokens for r in results),

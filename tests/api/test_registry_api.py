@@ -110,3 +110,18 @@ async def test_a_batch_takes_one_timestamps_list_or_null_per_series(make_client)
     assert results[0]["checks"]["max"]["times"] is None and results[1]["checks"]["max"]["times"] == {"argmax_time": 90.0}
     response = await client.post("/describe/batch", json={"series": [SPIKE, SPIKE], "timestamps": [None]})
     assert response.status_code == 422 and "one list (or null) per series" in response.text
+
+
+async def test_all_features_reports_every_rule_for_a_three_field_student_without_checking_more(make_client):
+    backend = ScriptedBackend()
+    _, client = await make_client(backend)
+    values = [10.0 * (i >= 120) + (i % 2) * 0.1 for i in range(200)]
+    values[40] = 60.0
+    body = (await client.post("/describe", json={"series": values, "all_features": True})).json()
+    features = body["features"]
+    assert list(features) == ["trend", "noise", "max", "min", "seasonality", "outliers", "shift"]
+    assert features["outliers"]["computed"] == "one" and features["outliers"]["evidence"]["outlier_indices"] == [40]
+    assert features["shift"]["computed"] == "up" and features["shift"]["evidence"]["shift_index"] == 120
+    assert features["seasonality"] == {**features["seasonality"], "computed": "none"}
+    assert body["checks"]["seasonality"] is None and set(body["description"]) == {"trend", "noise", "extrema"}
+    assert (await client.post("/describe", json={"series": values})).json()["features"] is None

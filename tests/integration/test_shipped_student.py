@@ -103,6 +103,36 @@ def test_web_page_describes_a_series_and_shows_the_api_message_for_bad_input(stu
     assert "must be a number or null" in browser.find_element(By.ID, "error").text
 
 
+def test_web_page_draws_the_period_the_outlier_and_the_level_shift_the_rules_found(student, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    t = np.arange(240)
+    values = np.round(2 * np.sin(2 * np.pi * t / 24) + 12 * (t >= 150) + np.random.default_rng(1).normal(0, 0.1, 240), 3)
+    values[60] += 10  # a season of 24 points, one outlier at 60, a step up at 150
+    wait = WebDriverWait(browser, 120)
+    browser.get(f"{student.url}/")
+    wait.until(lambda d: "adapter" in d.find_element(By.ID, "model").text)
+    box = browser.find_element(By.ID, "values")
+    box.clear()
+    browser.execute_script("arguments[0].value = arguments[1]", box, ", ".join(map(str, values)))
+    browser.find_element(By.ID, "describe").click()
+    wait.until(ready.presence_of_element_located((By.ID, "shift-marker")))
+
+    def title(element_id):
+        return browser.find_element(By.ID, element_id).find_element(By.TAG_NAME, "title").get_attribute("textContent")
+
+    assert title("period-marker") == "one period: 24 points"
+    assert title("outlier-marker-0").startswith("outlier at index 60:")
+    assert len(browser.find_elements(By.CLASS_NAME, "outlier-marker")) == 1
+    assert title("shift-marker").startswith("level shift up by 12.") and title("shift-marker").endswith("at index 150")
+    assert "seasonal, period 24 points" in browser.find_element(By.ID, "rules").text
+    # the period's bracket spans 24 of the 240 points: a tenth of the plot's width
+    chart, period = (browser.find_element(By.ID, element_id).rect for element_id in ("chart", "period-marker"))
+    assert abs(period["width"] / (chart["width"] * (800 - 32) / 800) - 24 / 239) < 0.02
+
+
 def test_web_page_reads_headerless_and_quoted_csv_and_a_100k_point_paste(student, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait

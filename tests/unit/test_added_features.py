@@ -1,12 +1,16 @@
 """The rules of issue 18's features (seasonality, outliers, level shift): what they find, where, and that the same
 process gets the same label at 128 or 100,000 points."""
 
+import random
+
 import numpy as np
 import pytest
 
 from core import facts
 from core.features import outliers, seasonality, shift
 from core.features.base import SeriesView
+from core.schema import PAPER_FIELDS
+from training.teachers import rule_description
 
 LENGTHS = (128, 1_000, 10_000, 100_000)
 ADDED = ("seasonality", "outliers", "shift")
@@ -86,3 +90,14 @@ def test_the_seasonality_rule_reads_a_long_series_every_kth_point():
     period, strength = seasonality.seasonal_period(long)
     assert abs(period - 5_000) <= 100 and strength > 0.5
     assert SeriesView.of(long).values.size == 100_000  # the rule subsamples, the view keeps every point
+
+
+
+def test_a_six_field_rule_teacher_writes_the_same_paper_sentences_as_a_three_field_one():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        features = facts.compute_features(np.cumsum(rng.normal(0, 1, 300)))
+        three = rule_description(features, random.Random(7)).model_dump()
+        six = rule_description(features, random.Random(7), facts.DESCRIPTION_FIELDS, random.Random(8)).model_dump()
+        assert set(six) == set(facts.DESCRIPTION_FIELDS)
+        assert three == {field: six[field] for field in PAPER_FIELDS}
