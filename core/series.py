@@ -84,9 +84,10 @@ def check_magnitude(values: np.ndarray, max_abs: float) -> None:
         raise SeriesError(f"series[{index}] = {values[index]:g} exceeds the allowed magnitude {max_abs:g}")
 
 
-def decimate_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
-    """Every (n/length)-th point, so the noise keeps its character, with the global max and min put at their own
-    scaled positions (never on one index)."""
+def decimate_keeping_extremes(values: np.ndarray, length: int, keep: Sequence[int] = ()) -> np.ndarray:
+    """Every (n/length)-th point, so the noise keeps its character, with the global max and min (and the points of
+    `keep`, e.g. outliers, that land on other places) put at their own scaled positions (max and min never on one
+    index)."""
     n = values.size
     out = values[np.round(np.linspace(0, n - 1, length)).astype(int)]
     scale = (length - 1) / (n - 1)
@@ -97,6 +98,9 @@ def decimate_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
             at_high, at_low = (at_high + 1, at_low) if at_high < length - 1 else (at_high, at_low - 1)
         else:
             at_low, at_high = (at_low + 1, at_high) if at_low < length - 1 else (at_low, at_high - 1)
+    for index in keep:
+        if round(index * scale) not in (at_high, at_low):
+            out[round(index * scale)] = values[index]
     out[at_high], out[at_low] = values[high], values[low]
     return out
 
@@ -112,11 +116,14 @@ def upsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
 
 
 def resample(values: np.ndarray, length: int) -> np.ndarray:
-    """Bring a series to the model's trained length, keeping its noise and where its global max and min are."""
+    """Bring a series to the model's trained length, keeping its noise, where its global max and min are, and (when
+    shortening) its outliers, so that a student can see what the outlier rule found."""
     if values.size == length:
         return values
     if values.size > length:
-        return decimate_keeping_extremes(values, length)
+        from core.features.outliers import outlier_groups  # the rule reads core.series itself
+
+        return decimate_keeping_extremes(values, length, outlier_groups(values))
     return upsample_keeping_extremes(values, length)
 
 

@@ -130,3 +130,14 @@ def test_parse_levels_round_trip():
 def test_tokens_per_digit_counts_with_the_given_tokenizer():
     assert series.tokens_per_digit(len) == 1.0
     assert series.tokens_per_digit(lambda text: len(text) // 2) == 0.5
+
+
+def test_shortening_keeps_the_outliers_the_rule_finds_visible():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, 10_000)
+    x[[1_001, 5_003]] += [30, -20]  # between the sampled points: plain decimation would drop both
+    x[[7_000, 7_001]] = 50, -40  # the global max and min
+    out = series.resample(x, 128)
+    scale = 127 / 9_999
+    assert out[round(1_001 * scale)] == x[1_001] and out[round(5_003 * scale)] == x[5_003]
+    assert out.max() == 50 and out.min() == -40 and np.sum(np.abs(out) > 15) == 4
