@@ -27,6 +27,13 @@ class SeriesView:
     columns: np.ndarray | None
     constant: bool
 
+    def once(self, rule: Callable[[np.ndarray], object]):
+        """rule(values), computed once per view: a rule that another builds on (seasonality on the level shift)."""
+        memo = self.__dict__.setdefault("_memo", {})  # a frozen dataclass still has its own __dict__
+        if rule not in memo:
+            memo[rule] = rule(self.values)
+        return memo[rule]
+
     def in_units(self, levels: float) -> float:
         """A difference on the rules' 0–99.9999 scale in the series' own units."""
         return float(f"{levels * float(self.values.max() - self.values.min()) / ENCODED_MAX:.6g}")

@@ -78,14 +78,14 @@ def seasonal_period(values: np.ndarray) -> tuple[int, float]:
     return 0, strength
 
 
-def without_level_shift(values: np.ndarray) -> np.ndarray:
+def without_level_shift(view: SeriesView) -> np.ndarray:
     """The series with its level shift (the shift rule's) taken out: a step would swamp the cycles' ACF."""
-    index, jump = level_shift(values)
-    return values - jump * (np.arange(values.size) >= index) if jump else values
+    index, jump = view.once(level_shift)
+    return view.values - jump * (np.arange(view.values.size) >= index) if jump else view.values
 
 
 def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float | int]]:
-    period, strength = (0, 0.0) if view.constant else seasonal_period(without_level_shift(view.values))
+    period, strength = (0, 0.0) if view.constant else seasonal_period(without_level_shift(view))
     return {"seasonality": "seasonal" if period else "none"}, {"period": period, "seasonal_acf": round(strength, 4)}
 
 

@@ -88,7 +88,7 @@ def level_shift(values: np.ndarray) -> tuple[int, float]:
 
 
 def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float | int]]:
-    index, jump = (0, 0.0) if view.constant else level_shift(view.values)
+    index, jump = (0, 0.0) if view.constant else view.once(level_shift)
     label = "none" if not jump else "up" if jump > 0 else "down"
     return {"shift": label}, {"shift_index": index, "shift_size": float(f"{jump:.6g}")}
 

@@ -101,3 +101,14 @@ def test_a_six_field_rule_teacher_writes_the_same_paper_sentences_as_a_three_fie
         six = rule_description(features, random.Random(7), facts.DESCRIPTION_FIELDS, random.Random(8)).model_dump()
         assert set(six) == set(facts.DESCRIPTION_FIELDS)
         assert three == {field: six[field] for field in PAPER_FIELDS}
+
+
+def test_a_rule_two_features_build_on_runs_once_per_series():
+    calls = []
+
+    def counted(values):
+        calls.append(values.size)
+        return values.size
+
+    view = SeriesView.of(np.arange(50.0))
+    assert view.once(counted) == 50 and view.once(counted) == 50 and calls == [50]
