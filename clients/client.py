@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -45,6 +45,8 @@ class FieldCheck:
     computed: str
     agrees: bool
     fact: str
+    evidence: dict = field(default_factory=dict)  # the rules' numbers (argmax, period, outlier_indices, ...)
+    times: dict | None = None  # with timestamps: the positions as times, periods in seconds
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Result:
     usage: dict
     series: dict
     latency_ms: float
+    features: dict[str, dict] | None = None  # with all_features: every label the rules computed, with evidence
 
     @property
     def trend(self) -> str | None:
@@ -78,7 +81,8 @@ class Result:
         checks = body.get("checks")
         return cls(
             description=dict(body["description"]),
-            checks={k: FieldCheck(**{f: v[f] for f in ("stated", "computed", "agrees", "fact")})
+            checks={k: FieldCheck(**{f: v[f] for f in ("stated", "computed", "agrees", "fact")},
+                                  evidence=v.get("evidence") or {}, times=v.get("times"))
                     for k, v in checks.items() if isinstance(v, dict)} if checks else None,
             score=checks["score"] if checks else None,
             repaired=checks["repaired"] if checks else [],
@@ -86,6 +90,7 @@ class Result:
             usage=body["usage"],
             series=body["series"],
             latency_ms=body["latency_ms"],
+            features=body.get("features"),
         )
 
 
@@ -142,7 +147,7 @@ class Client:
         raise AssertionError("unreachable")
 
     def describe(self, series: Sequence[float | None], **options) -> Result:
-        """Describe one series; options: self_check, repair, temperature, seed, missing."""
+        """Describe one series; options: timestamps, self_check, repair, all_features, temperature, seed, missing."""
         return Result.from_json(self._post("/describe", _request_body(series, options)))
 
     def describe_batch(self, batch: Sequence[Sequence[float | None]], **options) -> list[Result]:

@@ -102,3 +102,25 @@ def test_fields_a_newer_service_adds_never_break_this_client():
     result = Result.from_json(body)
     assert result.trend == "Up." and result.description["seasonality"] == "Seasonal, period 12."
     assert "period" not in result.checks and result.checks["outliers"].agrees
+
+
+def test_the_client_sends_timestamps_and_reads_evidence_times_and_features():
+    checks = {**BODY["checks"], "max": {"stated": "end", "computed": "end", "agrees": True, "fact": "f",
+                                        "evidence": {"argmax": 2, "max_value": 3.0},
+                                        "times": {"argmax_time": "2024-01-03T00:00:00"}}}
+    features = {"shift": {"computed": "none", "fact": "f", "evidence": {"shift_index": 0, "shift_size": 0.0}}}
+    transport, calls = scripted(httpx.Response(200, json={**BODY, "checks": checks, "features": features}))
+    days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+    result = Client("http://t", transport=transport).describe([1, 2, 3], timestamps=days, all_features=True)
+    assert calls == [{"series": [1, 2, 3], "timestamps": days, "all_features": True}]
+    assert result.checks["max"].evidence == {"argmax": 2, "max_value": 3.0}
+    assert result.checks["max"].times == {"argmax_time": "2024-01-03T00:00:00"}
+    assert result.checks["trend"].evidence == {} and result.features["shift"]["computed"] == "none"
+    assert "argmax_time 2024-01-03T00:00:00" in cli.render_table(result)
+
+
+def test_cli_reads_a_time_column_as_iso_strings_or_epoch_seconds():
+    assert cli.parse_times("date,v\n2024-01-01,1\n2024-01-02,2\n", "date") == ["2024-01-01", "2024-01-02"]
+    assert cli.parse_times("t,v\n0,1\n60,2\n", "t") == [0.0, 60.0]
+    with pytest.raises(ValueError, match="no time column 'when'"):
+        cli.parse_times("t,v\n0,1\n", "when")
