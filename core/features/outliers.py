@@ -14,7 +14,7 @@ import re
 import numpy as np
 from scipy.ndimage import median_filter
 
-from core.features.base import REFERENCE_LENGTH, Feature, Labels, SeriesView, pick
+from core.features.base import MAD_TO_SIGMA, REFERENCE_LENGTH, Feature, Labels, SeriesView, pick
 from core.features.extrema import position_label
 
 HAMPEL_WINDOW = 5  # short: a running median of 5 follows a season of period ≥ 12 closely
@@ -22,7 +22,6 @@ SCALE_WINDOW = 31  # the local noise: a running median of the absolute first dif
 OUTLIER_Z = 8.0  # robust z-score of the Hampel residual against the local point-to-point noise
 OUTLIER_RANGE_SHARE = 0.15  # and at least this share of the running median's range
 MAX_REPORTED = 20
-MAD_TO_SIGMA = 1.4826
 LABELS = ("none", "one", "several")
 COUNT_WORDS = {
     "none": r"\bno\b[^.]*\b(?:outliers?|anomal\w*|spikes?|glitch\w*)\b",

@@ -16,7 +16,7 @@ import re
 import numpy as np
 import ruptures
 
-from core.features.base import Feature, Labels, SeriesView, pick
+from core.features.base import MAD_TO_SIGMA, Feature, Labels, SeriesView, pick
 from core.features.extrema import position_label
 
 WINDOW_SHARE = 1 / 16  # each side's line is fitted on this share of the series
@@ -25,7 +25,6 @@ MAX_CANDIDATES = 3
 SEARCH_POINTS = 128  # the segmentation reads at most this many points (every k-th), the jump test all of them
 SHIFT_RANGE_SHARE = 0.25  # the jump is at least this share of the series' 1–99% range
 SHIFT_NOISE_Z = 5.0  # and this many times the wiggle of either side (a ramp's two windows differ by 3.5)
-MAD_TO_SIGMA = 1.4826
 LABELS = ("none", "up", "down")
 SHIFT_WORDS = {
     "none": r"\b(?:no|not|never)\b[^.]*\b(?:shift\w*|jumps?|steps?|breaks?|change.?points?|changes? (?:in|of) level)\b",
