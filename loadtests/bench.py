@@ -107,12 +107,13 @@ class RawEngine:
 
         await self.backend.start()
         self.sampling = SamplingParams(temperature=0.0, max_tokens=self.settings.max_tokens,
-                                       structured_outputs=StructuredOutputsParams(json=description_json_schema()))
+                                       structured_outputs=StructuredOutputsParams(
+                                           json=description_json_schema(self.settings.description_fields)))
 
     def job(self, values):
         """A coroutine factory; the prompt is tokenized here, outside the timed part."""
         messages = prompt.build_messages(prepare(values, DescribeOptions(), self.settings).tokens,
-                                         self.settings.prompt_style)
+                                         self.settings.prompt_style, self.settings.description_fields)
         ids = self.backend.prompt_token_ids(messages)
 
         async def run():
@@ -234,7 +235,7 @@ class Notebook:
             import torch
 
             messages = prompt.build_messages(prepare(values, DescribeOptions(), self.settings).tokens,
-                                             self.settings.prompt_style)
+                                             self.settings.prompt_style, self.settings.description_fields)
             ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                      return_dict=True)
             with torch.inference_mode():
