@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from core.features.base import REFERENCE_LENGTH, Feature, SeriesView
 from core.features.extrema import BEGINNING_BEFORE, END_AFTER, POSITIONS, extrema_fact, position_label, read_extrema
 from core.features.noise import noise_fact, noise_label, read_noise
 from core.features.trend import read_trend, trend_fact, trend_label
+from core.timeline import Timeline
 
 FEATURES: tuple[Feature, ...] = (trend.FEATURE, noise.FEATURE, extrema.FEATURE, seasonality.FEATURE,
                                  outliers.FEATURE, shift.FEATURE)
@@ -37,12 +38,13 @@ class Features:
     evidence: dict[str, float | int]
     length: int
     constant: bool = False
+    times: dict[str, str] = field(default_factory=dict)  # positions and durations in words, when timestamps came
 
     def label(self, name: str) -> str:
         return self.labels[name]
 
     def __getattr__(self, name: str):
-        if name in ("labels", "evidence"):
+        if name in ("labels", "evidence", "times"):
             raise AttributeError(name)
         if name in self.labels:
             return self.labels[name]
@@ -55,8 +57,14 @@ class Features:
         return {**self.labels, **self.evidence, "length": self.length, "constant": self.constant}
 
     def flat(self) -> dict:
-        """Labels, evidence and length in one mapping: what a feature's fact and phrasings read."""
-        return {**self.labels, **self.evidence, "length": self.length}
+        """Labels, evidence, length and times in words in one mapping: what a feature's fact and phrasings read."""
+        return {**self.labels, **self.evidence, "length": self.length, **self.times}
+
+    def timed(self, timeline: Timeline) -> Features:
+        """These features with their positions and durations worded as the caller's times, for the fact sentences."""
+        positions = tuple(key for f in FEATURES for key in f.positions)
+        durations = tuple(key for f in FEATURES for key in f.durations)
+        return replace(self, times=timeline.words_of(self.evidence, positions, durations))
 
     @classmethod
     def from_record(cls, stored: dict) -> Features:

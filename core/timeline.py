@@ -17,6 +17,9 @@ from service.errors import SeriesError
 
 EVEN_TOLERANCE = 1e-6  # steps within this relative spread of the mean step count as evenly spaced
 Timestamp = str | int | float
+DAY = 86400
+DURATION_UNITS = (("year", 365.2425 * DAY), ("day", DAY), ("hour", 3600), ("minute", 60), ("second", 1))
+WORDED_TIMES = 3  # a fact sentence names at most this many outlier times
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,45 @@ class Timeline:
         grid = self.seconds[0] + self.step * np.arange(self.seconds.size)
         return np.interp(grid, self.seconds, values)
 
+    def instant(self, index: int) -> float:
+        """Epoch seconds of point `index` of the (evenly spaced or resampled) series."""
+        return float(self.seconds[index]) if self.even else float(self.seconds[0] + self.step * index)
+
+    @property
+    def granularity(self) -> int:
+        """The coarsest of a day, a minute or a second that every caller's instant falls on (how times are worded)."""
+        for unit in (DAY, 60):
+            if np.all(np.mod(self.seconds, unit) == 0):
+                return unit
+        return 1
+
+    def words_at(self, index: int) -> str:
+        """Point `index` as a sentence names it: '2024-03-17', '2024-03-17 08:30 UTC', at the caller's granularity."""
+        unit = self.granularity
+        moment = datetime.fromtimestamp(np.floor(self.instant(index) / unit + 0.5) * unit, tz=UTC)  # half up
+        text = moment.strftime({DAY: "%Y-%m-%d", 60: "%Y-%m-%d %H:%M"}.get(unit, "%Y-%m-%d %H:%M:%S"))
+        return text if unit == DAY or (self.iso and not self.aware) else f"{text} UTC"
+
+    def words_of(self, evidence: dict, positions: Sequence[str], durations: Sequence[str]) -> dict[str, str]:
+        """The evidence's positions and durations as a fact sentence names them ("argmax_time": "on 2024-03-17",
+        "outlier_times": "at 08:00 UTC and 09:00 UTC", "period_seconds": "7 days")."""
+        on = "on" if self.granularity == DAY else "at"
+        out: dict[str, str] = {}
+        for key in positions:
+            value = evidence.get(key)
+            if isinstance(value, list):
+                if value:
+                    out[f"{key.removesuffix('_indices')}_times"] = f"{on} {listed([self.words_at(i) for i in value])}"
+            elif value is not None:
+                out[f"{key}_time"] = f"{on} {self.words_at(int(value))}"
+        for key in durations:
+            if evidence.get(key):
+                out[f"{key}_seconds"] = duration_words(float(evidence[key]) * self.step)
+        return out
+
     def time_at(self, index: int) -> str | float:
         """The instant of point `index` of the (evenly spaced) series, in the caller's form."""
-        instant = float(self.seconds[index]) if self.even else float(self.seconds[0] + self.step * index)
+        instant = self.instant(index)
         if not self.iso:
             return instant
         moment = datetime.fromtimestamp(instant, tz=UTC)
@@ -65,6 +104,22 @@ class Timeline:
             if evidence.get(key):
                 out[f"{key}_seconds"] = round(float(evidence[key]) * self.step, 6)
         return out
+
+
+def duration_words(seconds: float) -> str:
+    """'1 year', '7 days', '1.5 hours': the largest unit the duration nearly fills, to three figures."""
+    name, size = next(((n, u) for n, u in DURATION_UNITS if seconds >= 0.95 * u), DURATION_UNITS[-1])
+    amount = f"{seconds / size:.3g}"
+    return f"{amount} {name}" if amount == "1" else f"{amount} {name}s"
+
+
+def listed(words: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b, c and 2 more'."""
+    shown = list(words[:WORDED_TIMES])
+    rest = len(words) - len(shown)
+    if rest:
+        return f"{', '.join(shown)} and {rest} more"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def parse_instant(value: Timestamp, index: int) -> tuple[float, bool | None]:

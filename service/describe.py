@@ -88,6 +88,8 @@ async def describe_encoded(
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
     if features is None:
         features = facts.compute_features(encoded.values, None if options.all_features else settings.description_fields)
+    if encoded.timeline is not None:
+        features = features.timed(encoded.timeline)  # the fact sentences name the caller's times
     check = None
     if options.self_check or options.repair:
         check = facts.check(description, features)

@@ -48,8 +48,12 @@ def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, int]]:
     return {"max": position_label(argmax, n), "min": position_label(argmin, n)}, evidence
 
 
-def extrema_fact(max_label: str, min_label: str) -> str:
-    return f"The global maximum is at the {max_label} and the global minimum is at the {min_label} of the series."
+def extrema_fact(max_label: str, min_label: str, max_time: str | None = None, min_time: str | None = None) -> str:
+    """The rule's sentence; with timestamps it names the instants too ("at the middle (on 2024-03-17)")."""
+    max_on = f" ({max_time})" if max_time else ""
+    min_on = f" ({min_time})" if min_time else ""
+    return (f"The global maximum is at the {max_label}{max_on} and the global minimum is at the {min_label}{min_on} "
+            "of the series.")
 
 
 def read_extrema(sentence: str) -> tuple[str | None, str | None]:
@@ -94,7 +98,8 @@ def phrase(labels: Labels, rng: random.Random) -> str:
 
 FEATURE = Feature(
     field="extrema", labels={"max": POSITIONS, "min": POSITIONS}, compute=compute,
-    fact=lambda labels: extrema_fact(labels["max"], labels["min"]),
+    fact=lambda labels: extrema_fact(labels["max"], labels["min"], labels.get("argmax_time"),
+                                     labels.get("argmin_time")),
     constant_fact="The series is constant, so the global maximum and the global minimum are both at the beginning.",
     read=read, phrase=phrase, instruction="global max/min position",
     evidence={"max": ("argmax", "max_value"), "min": ("argmin", "min_value")}, positions=("argmax", "argmin"),

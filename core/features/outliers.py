@@ -79,7 +79,8 @@ def outliers_fact(labels: Labels) -> str:
         return "The series has no outliers."
     at = where(list(labels["outlier_indices"]), int(labels.get("length", REFERENCE_LENGTH)))
     noun = "one outlier" if label == "one" else f"{labels['outlier_count']} outliers"
-    return f"The series has {noun}, {at}."
+    on = f" ({labels['outlier_times']})" if labels.get("outlier_times") else ""
+    return f"The series has {noun}, {at}{on}."
 
 
 def read_outliers(sentence: str) -> str | None:

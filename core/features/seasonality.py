@@ -89,10 +89,10 @@ def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float | int]]:
     return {"seasonality": "seasonal" if period else "none"}, {"period": period, "seasonal_acf": round(strength, 4)}
 
 
-def seasonality_fact(label: str, period: int) -> str:
+def seasonality_fact(label: str, period: int, duration: str | None = None) -> str:
     if label == "none":
         return "The series shows no seasonality."
-    return f"The series is seasonal with a period of about {period} points."
+    return f"The series is seasonal with a period of about {period} points" + (f" ({duration})." if duration else ".")
 
 
 def read_seasonality(sentence: str) -> str | None:
@@ -111,7 +111,7 @@ def phrase(labels: Labels, rng: random.Random) -> str:
 
 FEATURE = Feature(
     field="seasonality", labels={"seasonality": LABELS}, compute=compute,
-    fact=lambda labels: seasonality_fact(labels["seasonality"], labels["period"]),
+    fact=lambda labels: seasonality_fact(labels["seasonality"], labels["period"], labels.get("period_seconds")),
     constant_fact="The series is constant, so it has no seasonality.",
     read=lambda sentence: {"seasonality": read_seasonality(sentence)}, phrase=phrase, instruction="seasonality",
     evidence={"seasonality": ("period", "seasonal_acf")}, durations=("period",),

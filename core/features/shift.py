@@ -96,7 +96,8 @@ def shift_fact(labels: Labels) -> str:
     if labels["shift"] == "none":
         return "The series has no level shift."
     at = WHERE[position_label(int(labels["shift_index"]), int(labels["length"]))]
-    return f"The level shifts {labels['shift']} {at}, at index {labels['shift_index']}."
+    on = f" ({labels['shift_index_time']})" if labels.get("shift_index_time") else ""
+    return f"The level shifts {labels['shift']} {at}, at index {labels['shift_index']}{on}."
 
 
 def read_shift(sentence: str) -> str | None:

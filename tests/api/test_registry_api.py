@@ -3,6 +3,7 @@ those, the checks cover those, /info lists them; the paper's three for students 
 
 import json
 import re
+from datetime import date, timedelta
 
 import pytest
 
@@ -125,3 +126,16 @@ async def test_all_features_reports_every_rule_for_a_three_field_student_without
     assert features["seasonality"] == {**features["seasonality"], "computed": "none"}
     assert body["checks"]["seasonality"] is None and set(body["description"]) == {"trend", "noise", "extrema"}
     assert (await client.post("/describe", json={"series": values})).json()["features"] is None
+
+
+async def test_with_timestamps_a_repaired_field_and_the_features_name_the_callers_dates(make_client):
+    _, client = await make_client(ScriptedBackend())  # states the max at the end; SPIKE's max is point 90
+    days = [(date(2024, 1, 1) + timedelta(days=i)).isoformat() for i in range(200)]
+    body = (await client.post("/describe", json={"series": SPIKE, "timestamps": days, "repair": True,
+                                                 "all_features": True})).json()
+    assert "extrema" in body["checks"]["repaired"]
+    assert "(on 2024-03-31)" in body["description"]["extrema"] and "(on 2024-03-31)" in body["checks"]["max"]["fact"]
+    assert body["checks"]["max"]["times"] == {"argmax_time": "2024-03-31T00:00:00"}
+    assert "(on 2024-03-31)" in body["features"]["outliers"]["fact"]
+    plain = (await client.post("/describe", json={"series": SPIKE, "repair": True})).json()
+    assert "(on " not in plain["description"]["extrema"]

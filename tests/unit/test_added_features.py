@@ -10,6 +10,7 @@ from core import facts
 from core.features import outliers, seasonality, shift
 from core.features.base import SeriesView
 from core.schema import PAPER_FIELDS
+from core.timeline import parse_timestamps
 from training.teachers import rule_description
 
 LENGTHS = (128, 1_000, 10_000, 100_000)
@@ -82,6 +83,29 @@ def test_the_fact_sentences_state_the_evidence():
     assert seasonality.read_seasonality("There is no clear seasonality in the series.") == "none"
     assert outliers.read_outliers("The series has 4 outliers, in the middle.") == "several"
     assert shift.read_shift("The level does not shift abruptly.") == "none"
+
+
+@pytest.mark.parametrize("timestamps", [
+    [f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(300)],  # daily, uneven at the months' ends
+    [1_700_000_000 + 3600 * i for i in range(300)],  # hourly epoch seconds
+    [f"2024-03-01T{i // 60:02d}:{i % 60:02d}:00+01:00" for i in range(300)],  # minutes with an offset
+])
+def test_with_timestamps_every_fact_names_its_times_and_still_reads_back_as_its_labels(timestamps):
+    timeline = parse_timestamps(timestamps, 300)
+    values = np.sin(2 * np.pi * np.arange(300) / 12)
+    values[60] += 9.0
+    values[200:] += 6.0
+    timed = facts.compute_features(timeline.on_even_grid(values)).timed(timeline)
+    sentences = facts.fact_sentences(timed)
+    assert set(timed.times) == {"argmax_time", "argmin_time", "outlier_times", "shift_index_time", "period_seconds"}
+    assert timed.labels["outliers"] == "one" and timed.labels["shift"] == "up" and timed.labels["seasonality"] == "seasonal"
+    on = timeline.words_of(timed.evidence, ("argmax", "outlier_indices", "shift_index"), ())
+    assert on["argmax_time"] in sentences["max"] and on["outlier_times"] in sentences["outliers"]
+    assert on["shift_index_time"] in sentences["shift"] and f"({timed.times['period_seconds']})" in sentences["seasonality"]
+    for name, f in facts.FEATURE_OF.items():
+        assert f.read(sentences[name])[name] == timed.labels[name], sentences[name]
+    untimed = facts.fact_sentences(facts.compute_features(timeline.on_even_grid(values)))
+    assert all(" on " not in s and " at 2" not in s for s in untimed.values())
 
 
 def test_the_seasonality_rule_reads_a_long_series_every_kth_point():

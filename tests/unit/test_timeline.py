@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core import series
-from core.timeline import parse_timestamps
+from core.timeline import duration_words, parse_timestamps
 from service.errors import SeriesError
 
 DAYS = [f"2024-03-{d:02d}" for d in range(1, 11)]
@@ -62,3 +62,31 @@ def test_gaps_are_filled_along_time_not_along_the_index():
 def test_bad_timestamps_are_refused_saying_what_to_fix(raw, message):
     with pytest.raises(SeriesError, match=message):
         parse_timestamps(raw, 10)
+
+
+def test_times_are_worded_at_the_callers_granularity():
+    assert parse_timestamps(DAYS, 10).words_at(6) == "2024-03-07"
+    minutes = parse_timestamps([f"2024-03-01T08:{m:02d}:00" for m in range(0, 50, 10)], 5)
+    assert minutes.words_at(2) == "2024-03-01 08:20"
+    assert parse_timestamps([1_700_000_000, 1_700_000_001], 2).words_at(1) == "2023-11-14 22:13:21 UTC"
+    assert parse_timestamps(["2024-01-01T00:00:00+02:00", "2024-01-01T01:00:00+02:00"], 2).words_at(1) == \
+        "2023-12-31 23:00 UTC"
+    uneven = parse_timestamps(["2024-03-01", "2024-03-02", "2024-03-06"], 3)  # the middle point lands at 03-03 12:00,
+    assert uneven.words_at(1) == "2024-03-04"  # rounded half up to whole days, as sent
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (7 * 86400, "7 days"), (365.25 * 86400, "1 year"), (12 * 30.44 * 86400, "1 year"), (5400, "1.5 hours"),
+    (3600, "1 hour"), (45, "45 seconds"), (0.5, "0.5 seconds"), (3 * 365.2425 * 86400, "3 years"),
+])
+def test_durations_are_worded_in_the_largest_unit_they_nearly_fill(seconds, words):
+    assert duration_words(seconds) == words
+
+
+def test_a_fact_names_at_most_three_times_and_counts_the_rest():
+    timeline = parse_timestamps(DAYS, 10)
+    words = timeline.words_of({"outlier_indices": [1, 3, 5, 7, 8], "argmax": 0, "period": 0}, ("outlier_indices",
+                                                                                                "argmax"), ("period",))
+    assert words == {"outlier_times": "on 2024-03-02, 2024-03-04, 2024-03-06 and 2 more", "argmax_time": "on 2024-03-01"}
+    assert timeline.words_of({"outlier_indices": [2, 4]}, ("outlier_indices",), ())["outlier_times"] == \
+        "on 2024-03-03 and 2024-03-05"
