@@ -79,15 +79,21 @@ async def describe_encoded(
     params = GenerationParams(
         json_schema=json_schema(settings.description_fields), max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
     )
+    computing = None
+    if features is None:  # the rules run in a thread while the engine generates, off the event loop
+        fields = None if options.all_features else settings.description_fields
+        computing = asyncio.ensure_future(asyncio.to_thread(facts.compute_features, encoded.values, fields))
     engine_started = time.perf_counter()
-    generation = await backend.generate(messages, params)
+    try:
+        generation = await backend.generate(messages, params)
+    finally:
+        if computing is not None:
+            features = await computing
     engine_seconds = generation.engine_seconds or time.perf_counter() - engine_started
     try:
         description = parse_description(generation.text, settings.description_fields)
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
-    if features is None:
-        features = facts.compute_features(encoded.values, None if options.all_features else settings.description_fields)
     if encoded.timeline is not None:
         features = features.timed(encoded.timeline)  # the fact sentences name the caller's times
     check = None

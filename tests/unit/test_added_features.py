@@ -70,6 +70,12 @@ def test_a_step_is_a_shift_in_its_direction_at_its_index_and_not_an_outlier(n, d
     assert features.evidence["shift_size"] == pytest.approx(direction * 8, abs=1)
 
 
+@pytest.mark.parametrize("n", (16, 20, 30, 40))
+def test_a_step_in_a_short_series_is_found_where_three_candidates_do_not_fit(n):
+    values = np.r_[np.zeros(n // 2), np.full(n - n // 2, 5.0)] + 0.01 * (np.arange(n) % 2)
+    assert shift.level_shift(values) == (n // 2, pytest.approx(5.0, abs=0.02))
+
+
 def test_a_constant_series_has_none_of_them_and_says_so():
     features = facts.compute_features(np.full(300, 5.0), ADDED)
     assert features.labels == {"seasonality": "none", "outliers": "none", "shift": "none"}
