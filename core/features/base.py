@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,6 +67,11 @@ class Feature:
     def evidence_of(self, name: str, evidence: Mapping[str, object]) -> dict[str, object]:
         """The numbers behind one checked label, as the rules computed them."""
         return {key: evidence[key] for key in (self.evidence or {}).get(name, ()) if key in evidence}
+
+
+def first_listed(text: str, patterns: Mapping[str, str]) -> str | None:
+    """The first label, in the patterns' order of priority, whose pattern occurs in the (lowered) text."""
+    return next((label for label, pattern in patterns.items() if re.search(pattern, text)), None)
 
 
 def pick(options: list[str], rng: random.Random) -> str:

@@ -14,7 +14,7 @@ import re
 import numpy as np
 from scipy.ndimage import median_filter
 
-from core.features.base import MAD_TO_SIGMA, REFERENCE_LENGTH, Feature, Labels, SeriesView, pick
+from core.features.base import MAD_TO_SIGMA, REFERENCE_LENGTH, Feature, Labels, SeriesView, first_listed, pick
 from core.features.extrema import position_label
 
 HAMPEL_WINDOW = 5  # short: a running median of 5 follows a season of period ≥ 12 closely
@@ -23,10 +23,10 @@ OUTLIER_Z = 8.0  # robust z-score of the Hampel residual against the local point
 OUTLIER_RANGE_SHARE = 0.15  # and at least this share of the running median's range
 MAX_REPORTED = 20
 LABELS = ("none", "one", "several")
-COUNT_WORDS = {
+COUNT_WORDS = {  # in order of priority: a denial first, then plural, then singular
     "none": r"\bno\b[^.]*\b(?:outliers?|anomal\w*|spikes?|glitch\w*)\b",
-    "one": r"\b(?:one|an|a single|single)\b[^.]*\b(?:outlier|anomaly|spike|glitch)\b",
     "several": r"\b(?:several|multiple|many|two|three|four|five|a few|some)\b[^.]*\b(?:outliers|anomalies|spikes|glitches)\b",
+    "one": r"\b(?:one|an|a single|single)\b[^.]*\b(?:outlier|anomaly|spike|glitch)\b",
 }
 PHRASINGS = {
     "none": ["There are no outliers.", "No outliers stand out from the series.", "The series has no outliers."],
@@ -86,9 +86,8 @@ def outliers_fact(labels: Labels) -> str:
 def read_outliers(sentence: str) -> str | None:
     """The outlier count class a sentence states (a denial first, then plural, then singular)."""
     text = sentence.lower()
-    for label in ("none", "several", "one"):
-        if re.search(COUNT_WORDS[label], text):
-            return label
+    if label := first_listed(text, COUNT_WORDS):
+        return label
     if re.search(r"\b\d+\s+(?:outliers|anomalies|spikes)\b", text):
         return "several"
     return None

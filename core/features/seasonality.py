@@ -12,13 +12,12 @@ ACF peak *is* the period in the caller's points, and over STL because STL needs 
 from __future__ import annotations
 
 import random
-import re
 
 import numpy as np
 from scipy.signal import find_peaks
 from statsmodels.tsa.stattools import acf
 
-from core.features.base import Feature, Labels, SeriesView, pick
+from core.features.base import Feature, Labels, SeriesView, first_listed, pick
 from core.features.noise import cubic_basis
 from core.features.shift import level_shift
 
@@ -27,7 +26,7 @@ MIN_CYCLES = 3  # full periods that must fit in the series
 SIGNIFICANCE = 0.01  # and outside the 99% band of an uncorrelated series
 MAX_POINTS = 4096  # longer series are read every k-th point: the same autocorrelation, 25x cheaper at 100,000
 LABELS = ("none", "seasonal")
-SEASONALITY_WORDS = {
+SEASONALITY_WORDS = {  # in order of priority: a denial first
     "none": r"\b(?:no|without|lacks?|absent|non-?seasonal|aperiodic)\b[^.]*\b(?:season\w*|periodic\w*|cycl\w*|repeat\w*)\b",
     "seasonal": r"\b(?:seasonal\w*|periodic\w*|cycl\w*|repeat\w*|oscillat\w*|period)\b",
 }
@@ -97,12 +96,7 @@ def seasonality_fact(label: str, period: int, duration: str | None = None) -> st
 
 def read_seasonality(sentence: str) -> str | None:
     """'none' if the sentence denies a cycle, 'seasonal' if it names one, None if it says neither."""
-    text = sentence.lower()
-    if re.search(SEASONALITY_WORDS["none"], text):
-        return "none"
-    if re.search(SEASONALITY_WORDS["seasonal"], text):
-        return "seasonal"
-    return None
+    return first_listed(sentence.lower(), SEASONALITY_WORDS)
 
 
 def phrase(labels: Labels, rng: random.Random) -> str:

@@ -12,13 +12,12 @@ length, so the same process gets the same label at any sampling."""
 from __future__ import annotations
 
 import random
-import re
 from functools import partial
 
 import numpy as np
 import ruptures
 
-from core.features.base import MAD_TO_SIGMA, Feature, Labels, SeriesView, pick
+from core.features.base import MAD_TO_SIGMA, Feature, Labels, SeriesView, first_listed, pick
 from core.features.extrema import position_label
 
 WINDOW_SHARE = 1 / 16  # each side's line is fitted on this share of the series
@@ -29,7 +28,7 @@ SEARCH_POINTS = 128  # the segmentation reads at most this many points (every k-
 SHIFT_RANGE_SHARE = 0.25  # the jump is at least this share of the series' 1–99% range
 SHIFT_NOISE_Z = 5.0  # and this many times the wiggle of either side (a ramp's two windows differ by 3.5)
 LABELS = ("none", "up", "down")
-SHIFT_WORDS = {
+SHIFT_WORDS = {  # in order of priority: a denial first, then the direction
     "none": r"\b(?:no|not|never)\b[^.]*\b(?:shift\w*|jumps?|steps?|breaks?|change.?points?|changes? (?:in|of) level)\b",
     "up": r"\b(?:upward|up|rises?|jumps? up|steps? up|higher level|increase in level)\b",
     "down": r"\b(?:downward|down|drops?|falls?|steps? down|lower level|decrease in level)\b",
@@ -104,11 +103,7 @@ def shift_fact(labels: Labels) -> str:
 
 def read_shift(sentence: str) -> str | None:
     """The shift a sentence states: a denial first, then the direction."""
-    text = sentence.lower()
-    for label in ("none", "up", "down"):
-        if re.search(SHIFT_WORDS[label], text):
-            return label
-    return None
+    return first_listed(sentence.lower(), SHIFT_WORDS)
 
 
 def phrase(labels: Labels, rng: random.Random) -> str:

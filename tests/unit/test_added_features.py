@@ -142,3 +142,12 @@ def test_a_rule_two_features_build_on_runs_once_per_series():
 
     view = SeriesView.of(np.arange(50.0))
     assert view.once(counted) == 50 and view.once(counted) == 50 and calls == [50]
+
+
+@pytest.mark.parametrize("sentence, read, label", [
+    ("An upward move, but no level shift at all.", shift.read_shift, "none"),  # the denial wins wherever it is
+    ("One spike and two other outliers.", outliers.read_outliers, "several"),  # the plural wins over the singular
+    ("A cycle repeats, though without real seasonality.", seasonality.read_seasonality, "none"),
+])
+def test_the_added_readers_take_labels_by_priority_not_by_position(sentence, read, label):
+    assert read(sentence) == label
