@@ -102,9 +102,12 @@ def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> d
             "cells": dict(sorted(Counter(cell_of(e, names) for e in examples).items()))}
 
 
-def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS) -> dict:
+def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS,
+                asked: tuple[str, ...] | None = None) -> dict:
     """Chat messages exactly as the service sends them, and the compact JSON the student must answer (a field its
-    teacher did not write, e.g. the real teacher's records beyond the paper's three, is the rules' fact sentence)."""
+    teacher did not write, e.g. the real teacher's records beyond the paper's three, is the rules' fact sentence).
+    `asked`: a question about only these of the fields (the compact instruction of those, the answer of those)."""
+    fields = asked or fields
     stated = record["description"]
     missing = [f for f in fields if f not in stated]
     if missing:
@@ -119,7 +122,25 @@ def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS
         "features": stored_features(record).record(),
         "messages": build_messages(format_levels(record["levels"]), style, fields),
         "target": render_target(description),
+        **({"asked": list(asked)} if asked else {}),
     }
+
+
+def one_field_questions(examples: list[dict], records: dict[str, dict], share: float, style: str,
+                        fields: tuple[str, ...], seed: int) -> list[dict]:
+    """The examples with `share` of the rule teacher's (chosen by id, the fields taken in turn) asking about one
+    field only: the same series and steps, but an answer that cannot lean on the sentences before it (the trend
+    written first was steering where the student put the extrema)."""
+    if share <= 0 or style == "paper":  # the paper's prompt always asks for its three fields
+        return examples
+    out, turn = [], 0
+    for example in examples:
+        u = int.from_bytes(hashlib.sha256(f"{seed}:{example['id']}".encode()).digest()[:8], "big") / 2**64
+        if u < share and not str(example["teacher"]).startswith("import"):
+            example = sft_example(records[example["id"]], style, fields, asked=(fields[turn % len(fields)],))
+            turn += 1
+        out.append(example)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
                         help="the description fields the student learns to state (the draw balances their classes)")
+    parser.add_argument("--one-field-share", type=float, default=0.0,
+                        help="share of the rule teacher's training examples that ask about one field only (in turn)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -147,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     (run.path / "sft").mkdir(exist_ok=True)
     buckets: dict[str, list[dict]] = {s: [] for s in SPLITS}
     seen: set[tuple[int, ...]] = set()
+    records: dict[str, dict] = {}
     for source in args.sources:
         for record in run.read_jsonl(source):
             key = tuple(record["levels"])
@@ -158,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             # Other families only ever train: validation and test stay the paper's distribution.
             split = split_of(record["levels"], args.validation, test_share) if record.get("family", "ou") == "ou" else "train"
             buckets[split].append(sft_example(record, args.prompt_style, fields))
+            records[record["id"]] = record
     if args.train_size is not None:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
@@ -165,12 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         drawn = cell_balanced_subset(generated, args.train_size, rng, names) if args.draw == "cells" else \
             balanced_subset(generated, args.train_size, args.balance, rng, names)
         buckets["train"] = imported + drawn
+    buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
+                                           args.seed)
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "counts": counts,
                            "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
+                           "one_field_share": args.one_field_share,
+                           "asked": dict(Counter("/".join(e.get("asked", fields)) for e in buckets["train"])),
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})
     print(counts, teachers)
     return 0

@@ -6,6 +6,7 @@ import numpy as np
 from core import facts
 from core.features import extrema, noise, trend
 from core.prompt import series_from_prompt
+from core.schema import PAPER_FIELDS
 from core.series import encode
 from training import dataset, generate, teachers
 from training.annotate import import_companion
@@ -145,6 +146,25 @@ def test_dataset_split_is_by_content_and_examples_use_the_service_prompt():
         "trend": "Up.", "noise": "Low.", "extrema": "Max at end."}}, "compact")
     assert example["messages"][0]["content"].endswith(" ".join(f"{v:02d}" for v in levels))
     assert example["target"] == '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'
+
+
+def test_one_field_questions_ask_a_share_of_the_rule_teachers_examples_about_one_field_in_turn():
+    levels = [i % 100 for i in range(128)]
+    description = {"trend": "The series shows an increasing trend.", "noise": "The noise intensity is low.",
+                   "extrema": "The global maximum is at the end and the global minimum is at the beginning."}
+    records = {f"r{i}": {"id": f"r{i}", "levels": [i % 100, i // 100, *levels[2:]], "description": description,
+                         "teacher": "import:pixtral" if i < 20 else "rules"} for i in range(200)}
+    examples = [dataset.sft_example(r, "levels") for r in records.values()]
+    asked = dataset.one_field_questions(examples, records, 0.4, "levels", PAPER_FIELDS, seed=0)
+    assert [e["id"] for e in asked] == [e["id"] for e in examples]  # the same series, as many examples
+    single = [e for e in asked if "asked" in e]
+    assert 50 < len(single) < 95 and all(e["teacher"] == "rules" for e in single)
+    assert [e["asked"] for e in single[:3]] == [["trend"], ["noise"], ["extrema"]]
+    extrema_only = next(e for e in single if e["asked"] == ["extrema"])
+    assert extrema_only["messages"][0]["content"].startswith("Describe global max/min position as JSON.\n")
+    assert json.loads(extrema_only["target"]) == {"extrema": description["extrema"]}
+    assert dataset.one_field_questions(examples, records, 0.0, "levels", PAPER_FIELDS, seed=0) == examples
+    assert dataset.one_field_questions(examples, records, 0.4, "paper", PAPER_FIELDS, seed=0) == examples
 
 
 def test_gather_with_progress_keeps_input_order_and_counts_every_finish(capsys):
