@@ -58,16 +58,20 @@ def cell_of(record: dict, names: tuple[str, ...] = PAPER_NAMES) -> str:
     return "/".join(features.label(name) for name in names)
 
 
-def rarity(labels: dict[str, str], counts: dict[str, Counter]) -> float:
-    """How rare a cell's labels are in the draw so far (the sum over the fields of 1 / (1 + count))."""
-    return sum(1 / (1 + counts[n][labels[n]]) for n in counts)
+def rarity(labels: dict[str, str], counts: dict[str, Counter], pair_counts: dict[tuple[str, str], Counter]) -> float:
+    """How rare a cell's labels are in the draw so far: the sum over the fields (and, if counted, over the pairs of
+    fields) of 1 / (1 + count)."""
+    return sum(1 / (1 + counts[n][labels[n]]) for n in counts) + \
+        sum(1 / (1 + c[labels[a], labels[b]]) for (a, b), c in pair_counts.items())
 
 
 def cell_balanced_subset(records: list[dict], size: int, rng: random.Random,
-                         names: tuple[str, ...] = PAPER_NAMES) -> list[dict]:
+                         names: tuple[str, ...] = PAPER_NAMES, pairs: bool = False) -> list[dict]:
     """`size` records: first one of every joint trend × noise × max × min cell that occurs, then always one more of
     the cell whose labels are rarest so far, field by field (so flat, low noise and middle extrema are drawn as often
-    as the others while the pool has them)."""
+    as the others while the pool has them). With `pairs`, every pair of fields counts too, so that no label predicts
+    another beyond what the pool forces (field by field alone, flat series brought most of the high noise: the
+    student learnt "high noise, so flat" and called real declines, which are noisy, flat)."""
     if size >= len(records):
         return records
     cells: dict[str, list[int]] = {}
@@ -77,6 +81,7 @@ def cell_balanced_subset(records: list[dict], size: int, rng: random.Random,
         rng.shuffle(members)
     labels = {cell: dict(zip(names, cell.split("/"))) for cell in cells}
     counts = {name: Counter() for name in names}
+    pair_counts = {(a, b): Counter() for i, a in enumerate(names) for b in names[i + 1:]} if pairs else {}
     taken = Counter()
     chosen: list[int] = []
 
@@ -85,6 +90,8 @@ def cell_balanced_subset(records: list[dict], size: int, rng: random.Random,
         taken[cell] += 1
         for name in names:
             counts[name][labels[cell][name]] += 1
+        for (a, b), c in pair_counts.items():
+            c[labels[cell][a], labels[cell][b]] += 1
 
     order = sorted(cells)
     rng.shuffle(order)
@@ -92,13 +99,17 @@ def cell_balanced_subset(records: list[dict], size: int, rng: random.Random,
         take(cell)
     while len(chosen) < size:
         open_cells = [c for c in order if taken[c] < len(cells[c])]
-        take(max(open_cells, key=lambda c: (rarity(labels[c], counts), -taken[c])))
+        take(max(open_cells, key=lambda c: (rarity(labels[c], counts, pair_counts), -taken[c])))
     return [records[i] for i in sorted(chosen)]
 
 
 def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> dict:
-    """Per-field classes and the joint cells of a split, for the manifest."""
-    return {**{name: dict(Counter(stored_features(e).label(name) for e in examples)) for name in names},
+    """Per-field classes, every pair of fields' joint classes ("trend×noise": {"flat/high": 675, …}) and the joint
+    cells of a split, for the manifest."""
+    labels = [stored_features(e).labels for e in examples]
+    pairs = {f"{a}×{b}": dict(sorted(Counter(f"{x[a]}/{x[b]}" for x in labels).items()))
+             for i, a in enumerate(names) for b in names[i + 1:]}
+    return {**{name: dict(Counter(x[name] for x in labels)) for name in names}, "pairs": pairs,
             "cells": dict(sorted(Counter(cell_of(e, names) for e in examples).items()))}
 
 
@@ -152,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=float, default=0.15)
     parser.add_argument("--train-size", type=int, default=None,
                         help="draw this many rule-teacher training examples, class-balanced (imported ones are all kept)")
-    parser.add_argument("--draw", choices=["cells", "weighted"], default="cells",
-                        help="cells: round-robin over the joint trend × noise × max × min cells; weighted: inverse "
-                             "class frequency to the power --balance, field by field (train5's recipe)")
+    parser.add_argument("--draw", choices=["cells", "pairs", "weighted"], default="cells",
+                        help="cells: round-robin over the joint trend × noise × max × min cells, rarest labels first; "
+                             "pairs: the same, rarest labels and pairs of labels first (decorrelates the fields); "
+                             "weighted: inverse class frequency to the power --balance, field by field (train5's)")
     parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency (--draw weighted)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
@@ -187,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
         rng = random.Random(args.seed)
-        drawn = cell_balanced_subset(generated, args.train_size, rng, names) if args.draw == "cells" else \
-            balanced_subset(generated, args.train_size, args.balance, rng, names)
+        drawn = balanced_subset(generated, args.train_size, args.balance, rng, names) if args.draw == "weighted" \
+            else cell_balanced_subset(generated, args.train_size, rng, names, pairs=args.draw == "pairs")
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)

@@ -72,6 +72,30 @@ def test_cell_draw_covers_every_cell_and_balances_each_field():
     assert max(table["noise"].values()) - min(table["noise"].values()) <= 0.1 * len(drawn), table["noise"]
 
 
+def test_the_pairs_draw_keeps_high_noise_from_meaning_flat():
+    rng = random.Random(3)
+    labels = {"trend": ("increasing", "decreasing", "flat"), "noise": ("low", "medium", "high"),
+              "max": ("beginning", "middle", "end"), "min": ("beginning", "middle", "end")}
+    records = []
+    for _ in range(3000):  # a pool like the world's: 9 flat series in 10 are high-noise; a third of trends are
+        cell = {name: rng.choice(options) for name, options in labels.items()}
+        if cell["trend"] == "flat" and rng.random() < 0.9:
+            cell["noise"] = "high"
+        records.append({"levels": [], "features": {**cell, "length": 128}})
+
+    def flat_given_high(drawn):
+        pairs = dataset.class_table(drawn)["pairs"]["trend×noise"]
+        return pairs["flat/high"] / sum(v for k, v in pairs.items() if k.endswith("/high"))
+
+    cells = dataset.cell_balanced_subset(records, 600, random.Random(0))
+    pairs = dataset.cell_balanced_subset(records, 600, random.Random(0), pairs=True)
+    assert flat_given_high(cells) > 0.6 and flat_given_high(pairs) < 0.55  # field by field: 0.69; with pairs: 0.49
+    noisy_declines = [dataset.class_table(d)["pairs"]["trend×noise"]["decreasing/high"] for d in (cells, pairs)]
+    assert noisy_declines[1] >= 1.5 * noisy_declines[0]  # the pool had ~330: field by field took 36, with pairs 57
+    assert set(dataset.class_table(pairs)["cells"]) == {dataset.cell_of(r) for r in records}  # still every cell
+    assert min(dataset.class_table(pairs)["trend"].values()) >= 150
+
+
 def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
     rng = random.Random(0)
     for record in generate.generate_ou(300, seed=1):
