@@ -194,7 +194,10 @@ def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_onl
         "per_class_real_world": {f: per_class(real, f) for f in names},
         "real_world_by_kind": {k: accuracy([o for o in real if o.family == k], names)
                                for k in sorted({o.family for o in real})},
-        "confusion": {f: confusion(in_dist, f) for f in ("trend", "noise")},
+        "confusion": {f: confusion(in_dist, f) for f in names},
+        "confusion_real_world": {f: confusion(real, f) for f in names},  # what a wrong answer said instead
+        "real_world_answers": [{"id": o.id, "kind": o.family, "stated": o.stated if o.valid else None,
+                                "computed": o.computed} for o in real],
         "prompt_tokens_mean": round(sum(o.prompt_tokens for o in in_dist if o.valid) / max(1, sum(o.valid for o in in_dist)), 1),
     }
 
@@ -221,6 +224,16 @@ def markdown_table(results: dict) -> str:
             scores = " | ".join(f"{a[name]:.2f}" if name in a else "–" for name in names)
             lines.append(f"| {model} | {split} | {a['n']} | {a['json_valid']:.2f} | {scores} "
                          f"| {cosine if cosine is not None else ''} |")
+    return "\n".join(lines)
+
+
+def misread_lines(confusions: dict) -> str:
+    """One line per field: each computed class and what was stated instead, most often first."""
+    lines = []
+    for name, table in confusions.items():
+        wrong = sorted(((n, computed, stated) for computed, said in table.items() for stated, n in said.items()
+                        if stated != computed), reverse=True)
+        lines.append(f"- {name}: " + (", ".join(f"{c} → {s}: {n}" for n, c, s in wrong) or "none wrong"))
     return "\n".join(lines)
 
 
@@ -309,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(results)
     if any(summary["real_world"]["n"] for summary in results.values()):
         table += "\n\nReal-world series, right/total per computed class:\n\n" + per_class_table(results)
+        table += "\n\nReal-world series, what the last model said where it was wrong (computed → stated: count):\n\n" + \
+            misread_lines(list(results.values())[-1]["confusion_real_world"])
     table += "\n\nThe web page's examples, stated (rule) per field:\n\n" + page_examples_table(results)
     summary = list(results.values())[-1]
     (out / "results.json").write_text(json.dumps({"models": results, "summary": {

@@ -8,7 +8,7 @@ from core.features import extrema, noise, trend
 from core.prompt import series_from_prompt
 from core.schema import PAPER_FIELDS
 from core.series import encode
-from training import dataset, generate, teachers
+from training import dataset, evaluate, generate, teachers
 from training.annotate import import_companion
 from training.factcheck import FactcheckConfig, agreement_report, check_record
 
@@ -245,3 +245,18 @@ def test_rule_annotations_carry_the_full_resolution_labels(tmp_path):
     assert facts.read_noise(record["description"]["noise"]) == "low"
     checked, finding = factcheck.check_record(record, factcheck.FactcheckConfig())
     assert finding["agrees"]["noise"] and checked["corrected"] == []
+
+
+def test_the_evaluation_says_what_a_wrong_real_world_answer_stated_instead():
+    def outcome(i, stated, computed):
+        return evaluate.Outcome(f"real-{i}", "prices", True, {"trend": stated}, {"trend": computed})
+
+    real = [outcome(0, "flat", "decreasing"), outcome(1, "flat", "decreasing"), outcome(2, "increasing", "decreasing"),
+            outcome(3, "increasing", "increasing")]
+    summary = evaluate.summarize([], {"real_world": real}, teacher_only=False)
+    assert summary["confusion_real_world"]["trend"] == {"decreasing": {"flat": 2, "increasing": 1},
+                                                        "increasing": {"increasing": 1}}
+    assert summary["real_world_answers"][0] == {"id": "real-0", "kind": "prices", "stated": {"trend": "flat"},
+                                                "computed": {"trend": "decreasing"}}
+    assert evaluate.misread_lines(summary["confusion_real_world"]) == \
+        "- trend: decreasing → flat: 2, decreasing → increasing: 1"
