@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -30,12 +31,12 @@ class Timeline:
     iso: bool  # the caller sent ISO 8601 strings (times come back as ISO strings; otherwise as epoch seconds)
     aware: bool  # the ISO strings carried a UTC offset (times come back in UTC with "+00:00")
 
-    @property
+    @cached_property
     def step(self) -> float:
         """Seconds between two points of the (evenly spaced or resampled) series."""
         return float(self.seconds[-1] - self.seconds[0]) / (self.seconds.size - 1)
 
-    @property
+    @cached_property
     def even(self) -> bool:
         steps = np.diff(self.seconds)
         return bool(np.all(np.abs(steps - self.step) <= EVEN_TOLERANCE * self.step))
@@ -51,7 +52,7 @@ class Timeline:
         """Epoch seconds of point `index` of the (evenly spaced or resampled) series."""
         return float(self.seconds[index]) if self.even else float(self.seconds[0] + self.step * index)
 
-    @property
+    @cached_property
     def granularity(self) -> int:
         """The coarsest of a day, a minute or a second that every caller's instant falls on (how times are worded)."""
         for unit in (DAY, 60):
@@ -75,9 +76,9 @@ class Timeline:
             value = evidence.get(key)
             if isinstance(value, list):
                 if value:
-                    out[f"{key.removesuffix('_indices')}_times"] = f"{on} {listed([self.words_at(i) for i in value])}"
+                    out[time_key(key, value)] = f"{on} {listed([self.words_at(i) for i in value])}"
             elif value is not None:
-                out[f"{key}_time"] = f"{on} {self.words_at(int(value))}"
+                out[time_key(key, value)] = f"{on} {self.words_at(int(value))}"
         for key in durations:
             if evidence.get(key):
                 out[f"{key}_seconds"] = duration_words(float(evidence[key]) * self.step)
@@ -98,12 +99,17 @@ class Timeline:
         for key in positions:
             if key in evidence:
                 value = evidence[key]
-                out[f"{key}_time" if not isinstance(value, list) else f"{key.removesuffix('_indices')}_times"] = (
+                out[time_key(key, value)] = (
                     [self.time_at(i) for i in value] if isinstance(value, list) else self.time_at(int(value)))
         for key in durations:
             if evidence.get(key):
                 out[f"{key}_seconds"] = round(float(evidence[key]) * self.step, 6)
         return out
+
+
+def time_key(key: str, value: object) -> str:
+    """The name of an evidence position given as time(s): 'argmax' → 'argmax_time', 'outlier_indices' → 'outlier_times'."""
+    return f"{key.removesuffix('_indices')}_times" if isinstance(value, list) else f"{key}_time"
 
 
 def duration_words(seconds: float) -> str:

@@ -21,10 +21,14 @@ SPLITS = ("train", "validation", "test")
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
+def unit_hash(text: str) -> float:
+    """A number in [0, 1) fixed by the text: deterministic choices by content or id."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
 def split_of(levels: list[int], validation: float, test: float) -> str:
     """Deterministic split by the series' content: the same series always lands in the same split."""
-    digest = hashlib.sha256(",".join(map(str, levels)).encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = unit_hash(",".join(map(str, levels)))
     if u < test:
         return "test"
     if u < test + validation:
@@ -146,8 +150,7 @@ def one_field_questions(examples: list[dict], records: dict[str, dict], share: f
         return examples
     out, turn = [], 0
     for example in examples:
-        u = int.from_bytes(hashlib.sha256(f"{seed}:{example['id']}".encode()).digest()[:8], "big") / 2**64
-        if u < share and not str(example["teacher"]).startswith("import"):
+        if unit_hash(f"{seed}:{example['id']}") < share and not str(example["teacher"]).startswith("import"):
             example = sft_example(records[example["id"]], style, fields, asked=(fields[turn % len(fields)],))
             turn += 1
         out.append(example)

@@ -2,8 +2,8 @@
 
 `ruptures`' optimal segmentation under the least-squares cost (KernelCPD with a linear kernel, whose dynamic program
 is C: 0.4 ms at 128 points where Binseg's Python loop took 8–40 ms; same labels on 957/960 generated series), on at
-most SEARCH_POINTS points, proposes up to MAX_CANDIDATES mean changes, each refined on the full series to the split that best separates the two sides' means. A trend or a
-season also has mean changes, so a candidate is kept only if the series *jumps* there: the means of the windows just
+most SEARCH_POINTS points, proposes up to MAX_CANDIDATES mean changes, each refined on the full series to the split
+that best separates the two sides' means. A trend or a season also has mean changes, so a candidate is kept only if the series *jumps* there: the means of the windows just
 before and just after it differ by a visible share of the series' range and by many times the noise (the larger of
 the point-to-point noise, from the MAD of the first differences, and either window's own spread). A ramp or a cycle
 longer than the window spreads its windows as much as it moves them; a step does not. Windows are a share of the
