@@ -260,3 +260,15 @@ def test_the_evaluation_says_what_a_wrong_real_world_answer_stated_instead():
                                                 "computed": {"trend": "decreasing"}}
     assert evaluate.misread_lines(summary["confusion_real_world"]) == \
         "- trend: decreasing → flat: 2, decreasing → increasing: 1"
+
+
+def test_the_probe_feeds_the_answer_up_to_the_place_of_the_extreme_it_asks_about():
+    from training.probe import decision_prefix
+
+    target = json.dumps({"trend": "The series shows an increasing trend.", "noise": "The noise intensity is low.",
+                         "extrema": "The global minimum is located around the middle, while the global maximum is "
+                                    "at the end."}, separators=(",", ":"))
+    assert decision_prefix(target, "min").endswith('"extrema":"The global minimum is located')
+    assert decision_prefix(target, "max").endswith("around the middle, while the global maximum is")
+    no_place = target.replace("around the middle", "somewhere")
+    assert decision_prefix(no_place, "min") is None

@@ -1,0 +1,120 @@
+"""Does a levels student read where the extremes are? Teacher-forced zone accuracy and attention at the decision.
+
+    python -m training.probe --run runs/x [--student runs/x/merged] [--per-class 12]
+
+For held-out rule-teacher examples, the answer is fed up to the place phrase of the max (or min) ("…the global
+minimum is"), and the student's own log-probabilities of each zone's phrases choose its zone; at that token, every
+layer's attention to the one `<L99>` (or `<L00>`) token of the prompt is compared with the mean attention to a
+series token. A student that reads the extremes attends to them there; one that guesses from the series' shape
+does not. Writes RUN/eval/probe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+
+from core.features.extrema import MAX_PLACE, MIN_PLACE, POSITIONS
+from service.atomic import atomic_write
+from training.rundir import RunDir
+
+EXTREMES = {"max": ("maximum", MAX_PLACE, "<L99>"), "min": ("minimum", MIN_PLACE, "<L00>")}
+
+
+def decision_prefix(target: str, which: str) -> str | None:
+    """The answer up to the place phrase of the max or min ('…,"extrema":"The global minimum is'), None if the
+    extrema sentence names no place of it."""
+    word, places, _ = EXTREMES[which]
+    sentence = json.loads(target)["extrema"]
+    start = target.find(json.dumps(sentence, ensure_ascii=False)[1:-1])
+    at = sentence.find(word)
+    if start < 0 or at < 0:
+        return None
+    other = next(w for name, (w, _, _) in EXTREMES.items() if name != which)
+    stop = sentence.find(other, at) if other in sentence[at:] else len(sentence)  # its own clause only
+    found = [i for phrase in (p for phrases in places.values() for p in phrases)
+             if 0 <= (i := sentence.find(" " + phrase, at, stop))]
+    return target[: start + min(found)] if found else None
+
+
+def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
+    """Per extreme: (true, chosen) zone counts and, per layer, the best head's attention to the extreme's token
+    against its mean attention to a series token."""
+    import torch
+
+    result = {}
+    for which, (_, places, token) in EXTREMES.items():
+        extreme_id, taken, chosen = tokenizer.convert_tokens_to_ids(token), Counter(), Counter()
+        to_extreme: list[list[list[float]]] = []
+        to_series: list[list[list[float]]] = []
+        for example in examples:
+            label, prefix = example["features"][which], decision_prefix(example["target"], which)
+            if taken[label] >= per_class or prefix is None:
+                continue
+            prompt = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
+            ids = tokenizer.encode(prompt + prefix, add_special_tokens=False)
+            if extreme_id not in ids:
+                continue
+            taken[label] += 1
+            scores = {zone: max(phrase_logprob(model, tokenizer, ids, p) for p in phrases)
+                      for zone, phrases in places.items()}
+            chosen[label, max(scores, key=scores.get)] += 1
+            with torch.no_grad():
+                attentions = model(torch.tensor([ids]), output_attentions=True).attentions
+            series = [i for i, t in enumerate(tokenizer.convert_ids_to_tokens(ids)) if t.startswith("<L")]
+            to_extreme.append([a[0, :, -1, ids.index(extreme_id)].tolist() for a in attentions])
+            to_series.append([a[0, :, -1, series].mean(-1).tolist() for a in attentions])
+        extreme, series = torch.tensor(to_extreme).mean(0), torch.tensor(to_series).mean(0)  # layers x heads
+        best = extreme.argmax(-1)
+        result[which] = {
+            "right": {zone: f"{chosen[zone, zone]}/{taken[zone]}" for zone in POSITIONS},
+            "chosen": {f"{t}→{c}": n for (t, c), n in sorted(chosen.items())},
+            "attention": [{"layer": layer, "head": int(h), "to_extreme": round(float(extreme[layer, h]), 4),
+                           "to_series_token": round(float(series[layer, h]), 5)} for layer, h in enumerate(best)],
+        }
+    return result
+
+
+def phrase_logprob(model, tokenizer, ids: list[int], phrase: str) -> float:
+    """log P(' ' + phrase | ids) under the model."""
+    import torch
+
+    tail = tokenizer.encode(" " + phrase, add_special_tokens=False)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids + tail])).logits[0, len(ids) - 1 : -1].float()
+    return float(torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--student", help="a merged levels model directory (default RUN/merged)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--per-class", type=int, default=12)
+    args = parser.parse_args(argv)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = RunDir(args.run)
+    student = args.student or str(run.path / "merged")
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    if "<L00>" not in tokenizer.get_vocab():
+        raise SystemExit(f"{student} has no level tokens: the probe reads students of prompt style 'levels'")
+    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation="eager").eval()
+    examples = [e for e in run.read_jsonl(f"sft/{args.split}.jsonl") if e["teacher"] == "rules" and "asked" not in e]
+    random.Random(0).shuffle(examples)
+    result = probe(model, tokenizer, examples, args.per_class)
+    (run.path / "eval").mkdir(exist_ok=True)
+    atomic_write(run.path / "eval" / "probe.json", json.dumps(result, indent=1))
+    for which, found in result.items():
+        strongest = max(found["attention"], key=lambda a: a["to_extreme"])
+        print(f"{which}: teacher-forced {found['right']}; strongest attention to its token: layer {strongest['layer']} "
+              f"head {strongest['head']} {strongest['to_extreme']:.3f} (a series token: {strongest['to_series_token']:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
