@@ -18,10 +18,11 @@ import sys
 from collections import Counter
 
 from core.features.extrema import MAX_PLACE, MIN_PLACE, POSITIONS
+from core.level_tokens import LEVEL_TOKENS, LevelTokensError, level_token_ids
 from service.atomic import atomic_write
 from training.rundir import RunDir
 
-EXTREMES = {"max": ("maximum", MAX_PLACE, "<L99>"), "min": ("minimum", MIN_PLACE, "<L00>")}
+EXTREMES = {"max": ("maximum", MAX_PLACE, LEVEL_TOKENS[-1]), "min": ("minimum", MIN_PLACE, LEVEL_TOKENS[0])}
 
 
 def decision_prefix(target: str, which: str) -> str | None:
@@ -45,6 +46,7 @@ def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
     against its mean attention to a series token."""
     import torch
 
+    level_ids = set(level_token_ids(tokenizer))  # refuses a student without them, saying why
     result = {}
     for which, (_, places, token) in EXTREMES.items():
         extreme_id, taken, chosen = tokenizer.convert_tokens_to_ids(token), Counter(), Counter()
@@ -64,7 +66,7 @@ def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
             chosen[label, max(scores, key=scores.get)] += 1
             with torch.no_grad():
                 attentions = model(torch.tensor([ids]), output_attentions=True).attentions
-            series = [i for i, t in enumerate(tokenizer.convert_ids_to_tokens(ids)) if t.startswith("<L")]
+            series = [i for i, t in enumerate(ids) if t in level_ids]
             to_extreme.append([a[0, :, -1, ids.index(extreme_id)].tolist() for a in attentions])
             to_series.append([a[0, :, -1, series].mean(-1).tolist() for a in attentions])
         extreme, series = torch.tensor(to_extreme).mean(0), torch.tensor(to_series).mean(0)  # layers x heads
@@ -101,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir(args.run)
     student = args.student or str(run.path / "merged")
     tokenizer = AutoTokenizer.from_pretrained(student)
-    if "<L00>" not in tokenizer.get_vocab():
-        raise SystemExit(f"{student} has no level tokens: the probe reads students of prompt style 'levels'")
     model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation="eager").eval()
     examples = [e for e in run.read_jsonl(f"sft/{args.split}.jsonl") if e["teacher"] == "rules" and "asked" not in e]
     random.Random(0).shuffle(examples)
-    result = probe(model, tokenizer, examples, args.per_class)
+    try:
+        result = probe(model, tokenizer, examples, args.per_class)
+    except LevelTokensError as error:
+        raise SystemExit(f"{student}: the probe reads students of prompt style 'levels'; {error}") from None
     (run.path / "eval").mkdir(exist_ok=True)
     atomic_write(run.path / "eval" / "probe.json", json.dumps(result, indent=1))
     for which, found in result.items():
