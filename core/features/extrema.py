@@ -18,10 +18,12 @@ POSITION_WORDS = {
 }
 MAX_WORDS = r"\b(?:maximum|maxima|max|peak|highest)\b"
 MIN_WORDS = r"\b(?:minimum|minima|min|trough|lowest)\b"
-MAX_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["in the middle", "around the middle"],
-             "end": ["towards the end", "at the end"]}
-MIN_PLACE = {"beginning": ["at the beginning", "near the beginning"], "middle": ["around the middle", "in the middle"],
-             "end": ["at the end", "towards the end"]}
+# Every zone's place shares the words before the zone word ("at the", "near the"), so the first token that decides
+# is the zone word itself: with "at the beginning / in the middle / at the end" the preposition decided first, and
+# "at" (two zones' worth of probability) outvoted "middle" under greedy decoding (docs/training.md, 2026-12-04).
+PLACE_LEADS = ("at the", "near the")
+MAX_PLACE = {zone: [f"{lead} {zone}" for lead in PLACE_LEADS] for zone in POSITIONS}
+MIN_PLACE = MAX_PLACE
 PHRASINGS = [
     "The global maximum is located {max}, while the global minimum is {min}.",
     "The global maximum is located {max}, and the global minimum is located {min}.",

@@ -1,5 +1,6 @@
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -112,6 +113,21 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
                 for max_place, min_place in zip(max_places, min_places):
                     sentence = template.format(max=max_place, min=min_place)
                     assert facts.read_extrema(sentence) == (max_label, min_label), sentence
+
+
+def test_the_zone_word_is_the_first_token_of_a_place_that_decides_the_zone():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct")
+    for places in (extrema.MAX_PLACE, extrema.MIN_PLACE):
+        for variant in range(2):
+            ids = {zone: tokenizer.encode(" " + options[variant], add_special_tokens=False)
+                   for zone, options in places.items()}
+            decides = {zone: next(i for i, token in enumerate(ids[zone])
+                                  if any(other[i] != token for other in ids.values()))
+                       for zone in ids}
+            zone_word = {zone: tokenizer.decode(ids[zone][decides[zone]]).strip() for zone in ids}
+            assert zone_word == {zone: zone for zone in extrema.POSITIONS}, places
 
 
 def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
@@ -266,9 +282,9 @@ def test_the_probe_feeds_the_answer_up_to_the_place_of_the_extreme_it_asks_about
     from training.probe import decision_prefix
 
     target = json.dumps({"trend": "The series shows an increasing trend.", "noise": "The noise intensity is low.",
-                         "extrema": "The global minimum is located around the middle, while the global maximum is "
+                         "extrema": "The global minimum is located near the middle, while the global maximum is "
                                     "at the end."}, separators=(",", ":"))
     assert decision_prefix(target, "min").endswith('"extrema":"The global minimum is located')
-    assert decision_prefix(target, "max").endswith("around the middle, while the global maximum is")
-    no_place = target.replace("around the middle", "somewhere")
+    assert decision_prefix(target, "max").endswith("near the middle, while the global maximum is")
+    no_place = target.replace("near the middle", "somewhere")
     assert decision_prefix(no_place, "min") is None
