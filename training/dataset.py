@@ -18,6 +18,7 @@ from core.series import format_levels
 from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
+READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
@@ -157,6 +158,23 @@ def one_field_questions(examples: list[dict], records: dict[str, dict], share: f
     return out
 
 
+def reading_answer(levels: list[int]) -> str:
+    """'lowest 6, highest 0': the tenth of the encoded series holding its first lowest and first highest level."""
+    tenth = lambda index: index * 10 // len(levels)  # noqa: E731
+    return f"lowest {tenth(levels.index(min(levels)))}, highest {tenth(levels.index(max(levels)))}"
+
+
+def reading_turns(examples: list[dict], share: float, seed: int) -> list[dict]:
+    """The examples with `share` of them (chosen by id) followed by a second turn that asks where the extremes lie,
+    finer than the description says (tenths, so the first answer cannot simply be copied): all of its loss is on
+    finding the one lowest and the one highest level token, the lookup the extrema sentence needs and the probe found
+    no head doing. The service never asks it; the description turn is unchanged."""
+    if share <= 0:
+        return examples
+    return [{**e, "reading": {"question": READING_QUESTION, "answer": reading_answer(e["levels"])}}
+            if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True)
@@ -176,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the description fields the student learns to state (the draw balances their classes)")
     parser.add_argument("--one-field-share", type=float, default=0.0,
                         help="share of the rule teacher's training examples that ask about one field only (in turn)")
+    parser.add_argument("--reading-share", type=float, default=0.0,
+                        help="share of the training examples followed by a reading turn (in which tenth the lowest "
+                             "and the highest level lie); loss weight: finetune's reading_weight")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -207,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
+    buckets["train"] = reading_turns(buckets["train"], args.reading_share, args.seed)
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "counts": counts,
                            "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
-                           "one_field_share": args.one_field_share,
+                           "one_field_share": args.one_field_share, "reading_share": args.reading_share,
+                           "reading_turns": sum("reading" in e for e in buckets["train"]),
                            "asked": dict(Counter("/".join(e.get("asked", fields)) for e in buckets["train"])),
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})
     print(counts, teachers)
