@@ -61,11 +61,10 @@ def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
             if extreme_id not in ids:
                 continue
             taken[label] += 1
-            scores = {zone: max(phrase_logprob(model, tokenizer, ids, p) for p in phrases)
-                      for zone, phrases in places.items()}
+            phrases = [(zone, p) for zone, options in places.items() for p in options]
+            logprobs, attentions = read_decision(model, tokenizer, ids, [p for _, p in phrases])
+            scores = {zone: max(lp for (z, _), lp in zip(phrases, logprobs) if z == zone) for zone in places}
             chosen[label, max(scores, key=scores.get)] += 1
-            with torch.no_grad():
-                attentions = model(torch.tensor([ids]), output_attentions=True).attentions
             series = [i for i, t in enumerate(ids) if t in level_ids]
             to_extreme.append([a[0, :, -1, ids.index(extreme_id)].tolist() for a in attentions])
             to_series.append([a[0, :, -1, series].mean(-1).tolist() for a in attentions])
@@ -80,14 +79,22 @@ def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
     return result
 
 
-def phrase_logprob(model, tokenizer, ids: list[int], phrase: str) -> float:
-    """log P(' ' + phrase | ids) under the model."""
+def read_decision(model, tokenizer, ids: list[int], phrases: list[str]):
+    """log P(' ' + phrase | ids) for each phrase and every layer's attention at the last token of ids: one forward of
+    the prompt, whose KV cache each phrase continues (cropped back after it)."""
     import torch
 
-    tail = tokenizer.encode(" " + phrase, add_special_tokens=False)
     with torch.no_grad():
-        logits = model(torch.tensor([ids + tail])).logits[0, len(ids) - 1 : -1].float()
-    return float(torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum())
+        out = model(torch.tensor([ids]), output_attentions=True, use_cache=True)
+        cache, last = out.past_key_values, out.logits[0, -1:].float()
+        logprobs = []
+        for phrase in phrases:
+            tail = tokenizer.encode(" " + phrase, add_special_tokens=False)
+            logits = torch.cat([last, model(torch.tensor([tail]), past_key_values=cache, use_cache=True)
+                                .logits[0, :-1].float()])
+            cache.crop(len(ids))
+            logprobs.append(float(torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum()))
+    return logprobs, out.attentions
 
 
 def main(argv: list[str] | None = None) -> int:

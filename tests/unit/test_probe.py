@@ -1,0 +1,33 @@
+"""The probe's one-forward scoring: the cached continuation gives each phrase the log-probability a full forward does."""
+
+from pathlib import Path
+
+import pytest
+
+transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+SMOLLM2_DIR = Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct"
+
+
+def test_cached_phrase_scores_equal_full_forwards_and_the_cache_is_restored():
+    from training.probe import read_decision
+
+    if not (SMOLLM2_DIR / "tokenizer.json").exists():
+        pytest.skip("SmolLM2 not prepared (make base)")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    model = transformers.LlamaForCausalLM(config).eval()
+    model.config._attn_implementation = "eager"
+    ids = tokenizer.encode("The global minimum is located", add_special_tokens=False)
+    phrases = ["at the beginning", "at the middle", "near the end"]
+    logprobs, attentions = read_decision(model, tokenizer, ids, phrases)
+    for phrase, logprob in zip(phrases, logprobs):
+        tail = tokenizer.encode(" " + phrase, add_special_tokens=False)
+        with torch.no_grad():
+            logits = model(torch.tensor([ids + tail])).logits[0, len(ids) - 1 : -1]
+        expected = torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum()
+        assert abs(logprob - float(expected)) < 1e-4, phrase
+    assert len(set(round(x, 3) for x in logprobs)) == 3  # the phrases were scored, not one cached answer repeated
+    assert len(attentions) == 2 and attentions[0].shape == (1, 4, len(ids), len(ids))
