@@ -160,8 +160,8 @@ def one_field_questions(examples: list[dict], records: dict[str, dict], share: f
 
 def reading_answer(levels: list[int]) -> str:
     """'lowest 6, highest 0': the tenth of the encoded series holding its first lowest and first highest level."""
-    tenth = lambda index: index * 10 // len(levels)  # noqa: E731
-    return f"lowest {tenth(levels.index(min(levels)))}, highest {tenth(levels.index(max(levels)))}"
+    lowest, highest = (levels.index(extreme(levels)) * 10 // len(levels) for extreme in (min, max))
+    return f"lowest {lowest}, highest {highest}"
 
 
 def reading_turns(examples: list[dict], share: float, seed: int) -> list[dict]:

@@ -1,11 +1,11 @@
-"""Does a levels student read where the extremes are? Teacher-forced zone accuracy and attention at the decision.
+"""Does a levels (or zones) student read where the extremes are? Teacher-forced zone accuracy and attention at the decision.
 
     python -m training.probe --run runs/x [--student runs/x/merged] [--per-class 12]
 
 For held-out rule-teacher examples, the answer is fed up to the place phrase of the max (or min) ("…the global
 minimum is"), and the student's own log-probabilities of each zone's phrases choose its zone; at that token, every
-layer's attention to the one `<L99>` (or `<L00>`) token of the prompt is compared with the mean attention to a
-series token. A student that reads the extremes attends to them there; one that guesses from the series' shape
+layer's attention to the one `<L99>` (or `<L00>`) token of the prompt (a zones student: its `<B99>`, `<M99>` or
+`<E99>`) is compared with the mean attention to a series token. A student that reads the extremes attends to them there; one that guesses from the series' shape
 does not. Writes RUN/eval/probe.json.
 """
 
@@ -18,11 +18,16 @@ import sys
 from collections import Counter
 
 from core.features.extrema import MAX_PLACE, MIN_PLACE, POSITIONS
-from core.level_tokens import LEVEL_TOKENS, LevelTokensError, level_token_ids
+from core.level_tokens import ADDED_TOKENS, LevelTokensError, level_token_ids, uses_added_tokens
 from service.atomic import atomic_write
 from training.rundir import RunDir
 
-EXTREMES = {"max": ("maximum", MAX_PLACE, LEVEL_TOKENS[-1]), "min": ("minimum", MIN_PLACE, LEVEL_TOKENS[0])}
+EXTREMES = {"max": ("maximum", MAX_PLACE, 99), "min": ("minimum", MIN_PLACE, 0)}
+
+
+def extreme_tokens(style: str, level: int) -> list[str]:
+    """The added tokens that write a level in a style: '<L00>', or '<B00>', '<M00>', '<E00>'."""
+    return [t for t in ADDED_TOKENS[style] if t.endswith(f"{level:02d}>")]
 
 
 def decision_prefix(target: str, which: str) -> str | None:
@@ -41,15 +46,16 @@ def decision_prefix(target: str, which: str) -> str | None:
     return target[: start + min(found)] if found else None
 
 
-def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
+def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "levels") -> dict:
     """Per extreme: (true, chosen) zone counts and, per layer, the best head's attention to the extreme's token
     against its mean attention to a series token."""
     import torch
 
-    level_ids = set(level_token_ids(tokenizer))  # refuses a student without them, saying why
+    level_ids = set(level_token_ids(tokenizer, style))  # refuses a student without them, saying why
     result = {}
-    for which, (_, places, token) in EXTREMES.items():
-        extreme_id, taken, chosen = tokenizer.convert_tokens_to_ids(token), Counter(), Counter()
+    for which, (_, places, level) in EXTREMES.items():
+        extreme_ids = set(tokenizer.convert_tokens_to_ids(extreme_tokens(style, level)))
+        taken, chosen = Counter(), Counter()
         to_extreme: list[list[list[float]]] = []
         to_series: list[list[list[float]]] = []
         for example in examples:
@@ -58,7 +64,8 @@ def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
                 continue
             prompt = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
             ids = tokenizer.encode(prompt + prefix, add_special_tokens=False)
-            if extreme_id not in ids:
+            at = next((i for i, t in enumerate(ids) if t in extreme_ids), None)
+            if at is None:
                 continue
             taken[label] += 1
             phrases = [(zone, p) for zone, options in places.items() for p in options]
@@ -66,7 +73,7 @@ def probe(model, tokenizer, examples: list[dict], per_class: int) -> dict:
             scores = {zone: max(lp for (z, _), lp in zip(phrases, logprobs) if z == zone) for zone in places}
             chosen[label, max(scores, key=scores.get)] += 1
             series = [i for i, t in enumerate(ids) if t in level_ids]
-            to_extreme.append([a[0, :, -1, ids.index(extreme_id)].tolist() for a in attentions])
+            to_extreme.append([a[0, :, -1, at].tolist() for a in attentions])
             to_series.append([a[0, :, -1, series].mean(-1).tolist() for a in attentions])
         extreme, series = torch.tensor(to_extreme).mean(0), torch.tensor(to_series).mean(0)  # layers x heads
         best = extreme.argmax(-1)
@@ -111,12 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     student = args.student or str(run.path / "merged")
     tokenizer = AutoTokenizer.from_pretrained(student)
     model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation="eager").eval()
+    style = run.manifest()["stages"].get("dataset", {}).get("prompt_style", "levels")
+    if not uses_added_tokens(style):
+        raise SystemExit(f"{args.run} was trained on prompt style {style!r}; the probe reads students of added level "
+                         "tokens ('levels', 'zones')")
     examples = [e for e in run.read_jsonl(f"sft/{args.split}.jsonl") if e["teacher"] == "rules" and "asked" not in e]
     random.Random(0).shuffle(examples)
     try:
-        result = probe(model, tokenizer, examples, args.per_class)
+        result = probe(model, tokenizer, examples, args.per_class, style)
     except LevelTokensError as error:
-        raise SystemExit(f"{student}: the probe reads students of prompt style 'levels'; {error}") from None
+        raise SystemExit(f"{student}: {error}") from None
     (run.path / "eval").mkdir(exist_ok=True)
     atomic_write(run.path / "eval" / "probe.json", json.dumps(result, indent=1))
     for which, found in result.items():

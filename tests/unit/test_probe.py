@@ -29,5 +29,39 @@ def test_cached_phrase_scores_equal_full_forwards_and_the_cache_is_restored():
             logits = model(torch.tensor([ids + tail])).logits[0, len(ids) - 1 : -1]
         expected = torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum()
         assert abs(logprob - float(expected)) < 1e-4, phrase
-    assert len(set(round(x, 3) for x in logprobs)) == 3  # the phrases were scored, not one cached answer repeated
+    assert len({round(x, 3) for x in logprobs}) == 3  # the phrases were scored, not one cached answer repeated
     assert len(attentions) == 2 and attentions[0].shape == (1, 4, len(ids), len(ids))
+
+
+def test_the_probe_reads_a_zones_student_at_its_extreme_token_and_refuses_the_wrong_style():
+    import json
+
+    from core.facts import position_label
+    from core.level_tokens import LevelTokensError, add_level_tokens
+    from core.prompt import build_messages
+    from core.series import format_levels
+    from training.probe import probe
+
+    if not (SMOLLM2_DIR / "tokenizer.json").exists():
+        pytest.skip("SmolLM2 not prepared (make base)")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    add_level_tokens(tokenizer, "zones")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    model = transformers.LlamaForCausalLM(config).eval()
+    model.config._attn_implementation = "eager"
+    examples = []
+    for zone, at in (("beginning", 5), ("middle", 60), ("end", 120)):
+        levels = [50] * 128
+        levels[at], levels[(at + 64) % 128] = 0, 99
+        target = json.dumps({"trend": "The series shows no clear trend.", "noise": "The noise intensity is low.",
+                             "extrema": f"The global maximum is located at the {position_label((at + 64) % 128, 128)}, "
+                                        f"while the global minimum is at the {zone}."}, separators=(",", ":"))
+        examples.append({"messages": build_messages(format_levels(levels), "zones"), "target": target,
+                         "features": {"max": position_label((at + 64) % 128, 128), "min": zone}, "teacher": "rules"})
+    found = probe(model, tokenizer, examples, per_class=1, style="zones")
+    assert [int(found["min"]["right"][zone].split("/")[1]) for zone in ("beginning", "middle", "end")] == [1, 1, 1]
+    assert len(found["min"]["attention"]) == 2 and all(a["to_extreme"] > 0 for a in found["min"]["attention"])
+    with pytest.raises(LevelTokensError):
+        probe(model, tokenizer, examples, per_class=1, style="levels")
