@@ -99,7 +99,7 @@ def read_decision(model, tokenizer, ids: list[int], phrases: list[str]):
             tail = tokenizer.encode(" " + phrase, add_special_tokens=False)
             logits = torch.cat([last, model(torch.tensor([tail]), past_key_values=cache, use_cache=True)
                                 .logits[0, :-1].float()])
-            cache.crop(len(ids))
+            cache.crop(-len(tail))
             logprobs.append(float(torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum()))
     return logprobs, out.attentions
 
