@@ -109,8 +109,8 @@ def reading_tokens(tokenizer, example: dict, prompt_text: str, weight: float) ->
     after = tokenizer.encode(full[len(head):], add_special_tokens=False) if full.startswith(head) else []
     if not after or after[0] != tokenizer.eos_token_id:
         raise ValueError("this chat template does not close an answer with the EOS token; reading turns need it")
-    answer = tokenizer(example["reading"]["answer"], add_special_tokens=False, return_offsets_mapping=True)
     text = example["reading"]["answer"]
+    answer = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     weights = [weight if text[start:end].strip().isdigit() else 1.0 for start, end in answer["offset_mapping"]]
     return after[1:], list(answer["input_ids"]) + [tokenizer.eos_token_id], weights + [1.0]
 

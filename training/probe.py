@@ -56,6 +56,7 @@ def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "
     for which, (_, places, level) in EXTREMES.items():
         extreme_ids = set(tokenizer.convert_tokens_to_ids(extreme_tokens(style, level)))
         taken, chosen = Counter(), Counter()
+        phrases = [(zone, p) for zone, options in places.items() for p in options]
         to_extreme: list[list[list[float]]] = []
         to_series: list[list[list[float]]] = []
         for example in examples:
@@ -68,7 +69,6 @@ def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "
             if at is None:
                 continue
             taken[label] += 1
-            phrases = [(zone, p) for zone, options in places.items() for p in options]
             logprobs, attentions = read_decision(model, tokenizer, ids, [p for _, p in phrases])
             scores = {zone: max(lp for (z, _), lp in zip(phrases, logprobs) if z == zone) for zone in places}
             chosen[label, max(scores, key=scores.get)] += 1
@@ -107,7 +107,7 @@ def read_decision(model, tokenizer, ids: list[int], phrases: list[str]):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True)
-    parser.add_argument("--student", help="a merged levels model directory (default RUN/merged)")
+    parser.add_argument("--student", help="a merged levels or zones model directory (default RUN/merged)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-class", type=int, default=12)
     args = parser.parse_args(argv)
@@ -115,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run = RunDir(args.run)
-    student = args.student or str(run.path / "merged")
-    tokenizer = AutoTokenizer.from_pretrained(student)
-    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation="eager").eval()
     style = run.manifest()["stages"].get("dataset", {}).get("prompt_style", "levels")
     if not uses_added_tokens(style):
         raise SystemExit(f"{args.run} was trained on prompt style {style!r}; the probe reads students of added level "
                          "tokens ('levels', 'zones')")
+    student = args.student or str(run.path / "merged")
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation="eager").eval()
     examples = [e for e in run.read_jsonl(f"sft/{args.split}.jsonl") if e["teacher"] == "rules" and "asked" not in e]
     random.Random(0).shuffle(examples)
     try:

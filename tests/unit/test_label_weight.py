@@ -1,7 +1,5 @@
 """Label-word loss weighting: which answer tokens weigh, and that weight 1 is the plain mean answer loss."""
 
-from pathlib import Path
-
 import pytest
 
 from core.facts import label_word_spans
@@ -9,7 +7,6 @@ from training.finetune import answer_loss, batches, tokenize_example
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
-SMOLLM2_DIR = Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct"
 TARGET = ('{"trend":"The series shows a generally increasing trend.","noise":"The noise intensity is medium.",'
           '"extrema":"The global maximum appears towards the end, while the global minimum is at the beginning."}')
 
@@ -22,10 +19,8 @@ def test_label_words_are_the_readers_vocabulary_not_the_keys():
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    if not (SMOLLM2_DIR / "tokenizer.json").exists():
-        pytest.skip("SmolLM2 not prepared (make base)")
-    return transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+def tokenizer(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 def test_only_the_tokens_of_label_words_weigh_more(tokenizer):

@@ -1,25 +1,28 @@
 """The probe's one-forward scoring: the cached continuation gives each phrase the log-probability a full forward does."""
 
-from pathlib import Path
-
 import pytest
+
+from tests.unit.conftest import load_smollm2_tokenizer
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
-SMOLLM2_DIR = Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct"
 
 
-def test_cached_phrase_scores_equal_full_forwards_and_the_cache_is_restored():
-    from training.probe import read_decision
-
-    if not (SMOLLM2_DIR / "tokenizer.json").exists():
-        pytest.skip("SmolLM2 not prepared (make base)")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+def tiny_llama(tokenizer):
+    """A random two-layer Llama over the tokenizer's vocabulary, with eager attention (so it returns attentions)."""
     torch.manual_seed(0)
     config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
     model = transformers.LlamaForCausalLM(config).eval()
     model.config._attn_implementation = "eager"
+    return model
+
+
+def test_cached_phrase_scores_equal_full_forwards_and_the_cache_is_restored(smollm2_tokenizer):
+    from training.probe import read_decision
+
+    tokenizer = smollm2_tokenizer
+    model = tiny_llama(tokenizer)
     ids = tokenizer.encode("The global minimum is located", add_special_tokens=False)
     phrases = ["at the beginning", "at the middle", "near the end"]
     logprobs, attentions = read_decision(model, tokenizer, ids, phrases)
@@ -42,15 +45,9 @@ def test_the_probe_reads_a_zones_student_at_its_extreme_token_and_refuses_the_wr
     from core.series import format_levels
     from training.probe import probe
 
-    if not (SMOLLM2_DIR / "tokenizer.json").exists():
-        pytest.skip("SmolLM2 not prepared (make base)")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    tokenizer = load_smollm2_tokenizer()
     add_level_tokens(tokenizer, "zones")
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
-    model = transformers.LlamaForCausalLM(config).eval()
-    model.config._attn_implementation = "eager"
+    model = tiny_llama(tokenizer)
     examples = []
     for zone, at in (("beginning", 5), ("middle", 60), ("end", 120)):
         levels = [50] * 128

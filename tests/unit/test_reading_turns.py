@@ -1,14 +1,9 @@
 """Reading turns: a second question after the description, asking in which tenth the extremes lie."""
 
-from pathlib import Path
-
-import pytest
 
 from training import dataset
 from training.finetune import tokenize_example
 
-transformers = pytest.importorskip("transformers")
-SMOLLM2_DIR = Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct"
 TARGET = ('{"trend":"The series shows a generally increasing trend.","noise":"The noise intensity is medium.",'
           '"extrema":"The global maximum is located at the end, while the global minimum is at the middle."}')
 
@@ -32,14 +27,8 @@ def test_a_share_of_the_examples_gets_a_reading_turn_and_the_description_is_unch
     assert len([e for e in dataset.reading_turns(examples, 1.0, seed=0) if "reading" in e]) == 400
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    if not (SMOLLM2_DIR / "tokenizer.json").exists():
-        pytest.skip("SmolLM2 not prepared (make base)")
-    return transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
-
-
-def test_a_reading_turn_follows_the_answer_as_the_chat_template_renders_it(tokenizer):
+def test_a_reading_turn_follows_the_answer_as_the_chat_template_renders_it(smollm2_tokenizer):
+    tokenizer = smollm2_tokenizer
     example = {"messages": [{"role": "user", "content": "Describe. Series: 01 02"}], "target": TARGET}
     plain = tokenize_example(tokenizer, example)
     reading = {**example, "reading": {"question": dataset.READING_QUESTION, "answer": "lowest 6, highest 0"}}

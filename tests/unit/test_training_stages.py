@@ -1,6 +1,5 @@
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 
@@ -115,10 +114,8 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
                     assert facts.read_extrema(sentence) == (max_label, min_label), sentence
 
 
-def test_the_zone_word_is_the_first_token_of_a_place_that_decides_the_zone():
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(Path(__file__).resolve().parents[2] / "models" / "smollm2-135m-instruct")
+def test_the_zone_word_is_the_first_token_of_a_place_that_decides_the_zone(smollm2_tokenizer):
+    tokenizer = smollm2_tokenizer
     for places in (extrema.MAX_PLACE, extrema.MIN_PLACE):
         for variant in range(2):
             ids = {zone: tokenizer.encode(" " + options[variant], add_special_tokens=False)
