@@ -10,8 +10,10 @@ import hashlib
 import random
 import sys
 from collections import Counter
+from itertools import pairwise
 
 from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
+from core.features.trend import edge_points
 from core.prompt import PROMPT_STYLES, build_messages
 from core.schema import PAPER_FIELDS, description_model, render_target
 from core.series import format_levels
@@ -19,6 +21,7 @@ from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
+READING_KINDS = ("extremes", "all")
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
@@ -164,15 +167,40 @@ def reading_answer(levels: list[int]) -> str:
     return f"lowest {lowest}, highest {highest}"
 
 
-def reading_turns(examples: list[dict], share: float, seed: int) -> list[dict]:
-    """The examples with `share` of them (chosen by id) followed by a second turn that asks where the extremes lie,
-    finer than the description says (tenths, so the first answer cannot simply be copied): all of its loss is on
-    finding the one lowest and the one highest level token, the lookup the extrema sentence needs and the probe found
-    no head doing. The service never asks it; the description turn is unchanged."""
+def full_reading(levels: list[int], highest_first: bool) -> tuple[str, str]:
+    """A question and its answer on every quantity a rule reads: the tenths of the extremes (in the asked order), the
+    mean level of the edges the trend rule compares, the mean step from point to point (what noise moves), e.g.
+    'highest 0, lowest 6, start 23, end 71, step 4'."""
+    lowest, highest = reading_answer(levels).split(", ")
+    order = (highest, lowest) if highest_first else (lowest, highest)
+    k = edge_points(len(levels))
+    start, end = round(sum(levels[:k]) / k), round(sum(levels[-k:]) / k)
+    step = round(sum(abs(b - a) for a, b in pairwise(levels)) / max(1, len(levels) - 1))
+    named = " and ".join(part.split()[0] for part in order)
+    question = (f"In which tenth (0-9) are its {named} level, what is its mean level at the start and at the end, "
+                "and its mean step?")
+    return question, f"{order[0]}, {order[1]}, start {start}, end {end}, step {step}"
+
+
+def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "extremes") -> list[dict]:
+    """The examples with `share` of them (chosen by id) followed by a second turn that asks what a rule reads,
+    finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
+    in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
+    those (in an order drawn per example) and the edge means and the mean step behind trend and noise. The service
+    never asks it; the description turn is unchanged."""
     if share <= 0:
         return examples
-    return [{**e, "reading": {"question": READING_QUESTION, "answer": reading_answer(e["levels"])}}
-            if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
+    out = []
+    for e in examples:
+        if unit_hash(f"{seed}:reading:{e['id']}") >= share:
+            out.append(e)
+            continue
+        if kind == "all":
+            question, answer = full_reading(e["levels"], unit_hash(f"{seed}:order:{e['id']}") < 0.5)
+        else:
+            question, answer = READING_QUESTION, reading_answer(e["levels"])
+        out.append({**e, "reading": {"question": question, "answer": answer}})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reading-share", type=float, default=0.0,
                         help="share of the training examples followed by a reading turn (in which tenth the lowest "
                              "and the highest level lie); loss weight: finetune's reading_weight")
+    parser.add_argument("--reading", choices=READING_KINDS, default="extremes",
+                        help="what the reading turn asks: extremes (the tenths of the lowest and highest level) or "
+                             "all (those, the mean level at start and end, the mean step)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -228,14 +259,14 @@ def main(argv: list[str] | None = None) -> int:
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
-    buckets["train"] = reading_turns(buckets["train"], args.reading_share, args.seed)
+    buckets["train"] = reading_turns(buckets["train"], args.reading_share, args.seed, args.reading)
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "counts": counts,
                            "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
-                           "one_field_share": args.one_field_share, "reading_share": args.reading_share,
+                           "one_field_share": args.one_field_share, "reading_share": args.reading_share, "reading": args.reading,
                            "reading_turns": sum("reading" in e for e in buckets["train"]),
                            "asked": dict(Counter("/".join(e.get("asked", fields)) for e in buckets["train"])),
                            "teachers": teachers, "hash": {s: run.file_hash(f"sft/{s}.jsonl") for s in SPLITS}})

@@ -49,11 +49,16 @@ PHRASINGS = {
 }
 
 
+def edge_points(length: int) -> int:
+    """How many points at each edge the trend compares: 20 of 128, in proportion."""
+    return max(1, round(EDGE_POINTS * length / REFERENCE_LENGTH))
+
+
 def trend_label(scaled: np.ndarray) -> tuple[str, float]:
     """Increasing/decreasing if the mean of the last 20/128 of the points differs from the first by more than 3
     (averaged over the columns)."""
     columns = as_columns(scaled)
-    k = max(1, round(EDGE_POINTS * columns.shape[0] / REFERENCE_LENGTH))
+    k = edge_points(columns.shape[0])
     delta = float((columns[-k:].mean(axis=0) - columns[:k].mean(axis=0)).mean())
     if delta > TREND_DELTA:
         return "increasing", delta

@@ -1,6 +1,8 @@
 """Reading turns: a second question after the description, asking in which tenth the extremes lie."""
 
 
+from collections import Counter
+
 from training import dataset
 from training.finetune import tokenize_example
 
@@ -50,3 +52,27 @@ def test_the_fixed_training_width_is_the_longest_example_rounded_up_to_eight():
     examples = [([0] * n, [0] * n, [0.0] * n) for n in (222, 230, 263)]
     assert padded_width(examples) == 264
     assert padded_width(examples[:2]) == 232
+
+
+def test_the_full_reading_states_the_extremes_in_the_asked_order_the_edge_means_and_the_mean_step():
+    ramp = list(range(0, 128))
+    question, answer = dataset.full_reading(ramp, highest_first=True)
+    assert question.index("highest") < question.index("lowest")
+    assert answer == "highest 9, lowest 0, start 10, end 118, step 1"  # edges: 20 of 128 points, as the trend rule
+    question, answer = dataset.full_reading(ramp, highest_first=False)
+    assert question.index("lowest") < question.index("highest")
+    assert answer.startswith("lowest 0, highest 9, ")
+    hump = [10, 30, 50, 99, 50, 30, 10, 0]  # 8 points: one edge point each side, steps 20 20 49 49 20 20 10
+    assert dataset.full_reading(hump, highest_first=False)[1] == "lowest 8, highest 3, start 10, end 0, step 27"
+
+
+def test_the_full_reading_draws_the_order_per_example_and_its_digits_weigh_the_reading_weight(smollm2_tokenizer):
+    examples = [{"id": f"s{i}", "levels": [i % 100, 0, 99, 50], "target": TARGET,
+                 "messages": [{"role": "user", "content": "Describe. Series: 01 02"}]} for i in range(200)]
+    read = dataset.reading_turns(examples, 1.0, seed=0, kind="all")
+    firsts = Counter(e["reading"]["answer"].split()[0] for e in read)
+    assert set(firsts) == {"lowest", "highest"} and min(firsts.values()) > 70
+    assert all(e["reading"]["answer"].split()[0] in e["reading"]["question"].split("its ")[1][:8] for e in read)
+    ids, labels, weights = tokenize_example(smollm2_tokenizer, read[0], reading_weight=2.0)
+    digits = "".join(c for c in read[0]["reading"]["answer"] if c.isdigit())
+    assert "".join(smollm2_tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0) == digits
