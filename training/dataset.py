@@ -21,7 +21,7 @@ from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
-READING_KINDS = ("extremes", "all")
+READING_KINDS = ("extremes", "all", "split")
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
@@ -182,11 +182,23 @@ def full_reading(levels: list[int], highest_first: bool) -> tuple[str, str]:
     return question, f"{order[0]}, {order[1]}, start {start}, end {end}, step {step}"
 
 
+def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
+    """The full reading as three turns: each extreme asked alone (in the drawn order, so that neither rides on the
+    other's answer), then the edge means and the mean step."""
+    question, answer = full_reading(levels, highest_first)
+    first, second, rest = answer.split(", ", 2)
+    alone = [{"question": f"In which tenth of the series (0-9) is its {part.split()[0]} level?",
+              "answer": part.split()[1]} for part in (first, second)]
+    return [*alone, {"question": "What is its mean level at the start and at the end, and its mean step?",
+                     "answer": rest}]
+
+
 def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "extremes") -> list[dict]:
     """The examples with `share` of them (chosen by id) followed by a second turn that asks what a rule reads,
     finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
-    those (in an order drawn per example) and the edge means and the mean step behind trend and noise. The service
+    those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'split': the
+    same as three turns, each extreme asked alone. The service
     never asks it; the description turn is unchanged."""
     if share <= 0:
         return examples
@@ -195,8 +207,12 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
         if unit_hash(f"{seed}:reading:{e['id']}") >= share:
             out.append(e)
             continue
+        highest_first = unit_hash(f"{seed}:order:{e['id']}") < 0.5
+        if kind == "split":
+            out.append({**e, "reading": split_reading(e["levels"], highest_first)})
+            continue
         if kind == "all":
-            question, answer = full_reading(e["levels"], unit_hash(f"{seed}:order:{e['id']}") < 0.5)
+            question, answer = full_reading(e["levels"], highest_first)
         else:
             question, answer = READING_QUESTION, reading_answer(e["levels"])
         out.append({**e, "reading": {"question": question, "answer": answer}})
@@ -227,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                              "and the highest level lie); loss weight: finetune's reading_weight")
     parser.add_argument("--reading", choices=READING_KINDS, default="extremes",
                         help="what the reading turn asks: extremes (the tenths of the lowest and highest level) or "
-                             "all (those, the mean level at start and end, the mean step)")
+                             "all (those, the mean level at start and end, the mean step) or split (the same in three turns, each "
+                             "extreme alone)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)

@@ -81,7 +81,7 @@ Example = tuple[list[int], list[int], list[float]]  # input ids, labels (-100 of
 def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, reading_weight: float = 1.0) -> Example:
     """Prompt through the base's chat template, then the target and EOS; labels only on the answer, where the tokens
     that state a label weigh `label_weight` and the template's words 1. An example with a reading turn goes on
-    through the template with that question (no labels) and its answer (labels; its digits weigh `reading_weight`)."""
+    through the template with each of its questions (no labels) and answers (labels; digits weigh `reading_weight`)."""
     prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
     answer = tokenizer(example["target"], add_special_tokens=False, return_offsets_mapping=True)
@@ -91,28 +91,32 @@ def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, readin
     answer_ids = list(answer["input_ids"]) + [tokenizer.eos_token_id]
     ids, labels = prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
     weights = [0.0] * len(prompt_ids) + weights + [1.0]
-    if "reading" in example:
-        between, reading_ids, reading_weights = reading_tokens(tokenizer, example, prompt_text, reading_weight)
+    turns = example.get("reading", [])
+    history = [*example["messages"], {"role": "assistant", "content": example["target"]}]
+    head = prompt_text + example["target"]
+    for turn in [turns] if isinstance(turns, dict) else turns:
+        between, reading_ids, reading_weights, head = reading_tokens(tokenizer, history, head, turn, reading_weight)
         ids += between + reading_ids
         labels += [-100] * len(between) + reading_ids
         weights += [0.0] * len(between) + reading_weights
+        history += [{"role": "user", "content": turn["question"]}, {"role": "assistant", "content": turn["answer"]}]
     return ids, labels, weights
 
 
-def reading_tokens(tokenizer, example: dict, prompt_text: str, weight: float) -> tuple[list[int], list[int], list[float]]:
-    """The template's tokens between the first answer's EOS and the reading answer (its user turn, the assistant
-    header), the reading answer's ids with EOS, and their loss weights (digits `weight`, the rest 1)."""
-    conversation = [*example["messages"], {"role": "assistant", "content": example["target"]},
-                    {"role": "user", "content": example["reading"]["question"]}]
-    full = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-    head = prompt_text + example["target"]
+def reading_tokens(tokenizer, history: list[dict], head: str, turn: dict,
+                   weight: float) -> tuple[list[int], list[int], list[float], str]:
+    """For one reading turn after the conversation `history` (rendered up to its last answer as `head`): the
+    template's tokens between that answer's EOS and this turn's answer (its user turn, the assistant header), the
+    answer's ids with EOS, their loss weights (digits `weight`, the rest 1), and the new head."""
+    full = tokenizer.apply_chat_template([*history, {"role": "user", "content": turn["question"]}], tokenize=False,
+                                         add_generation_prompt=True)
     after = tokenizer.encode(full[len(head):], add_special_tokens=False) if full.startswith(head) else []
     if not after or after[0] != tokenizer.eos_token_id:
         raise ValueError("this chat template does not close an answer with the EOS token; reading turns need it")
-    text = example["reading"]["answer"]
+    text = turn["answer"]
     answer = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     weights = [weight if text[start:end].strip().isdigit() else 1.0 for start, end in answer["offset_mapping"]]
-    return after[1:], list(answer["input_ids"]) + [tokenizer.eos_token_id], weights + [1.0]
+    return after[1:], list(answer["input_ids"]) + [tokenizer.eos_token_id], weights + [1.0], full + text
 
 
 def batches(examples: list[Example], size: int, pad_id: int, rng: random.Random,

@@ -76,3 +76,29 @@ def test_the_full_reading_draws_the_order_per_example_and_its_digits_weigh_the_r
     ids, labels, weights = tokenize_example(smollm2_tokenizer, read[0], reading_weight=2.0)
     digits = "".join(c for c in read[0]["reading"]["answer"] if c.isdigit())
     assert "".join(smollm2_tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0) == digits
+
+
+def test_split_reading_asks_each_extreme_alone_in_the_drawn_order_then_the_edges_and_the_step():
+    hump = [10, 30, 50, 99, 50, 30, 10, 0]
+    turns = dataset.split_reading(hump, highest_first=True)
+    assert [t["answer"] for t in turns] == ["3", "8", "start 10, end 0, step 27"]
+    assert "highest" in turns[0]["question"] and "lowest" in turns[1]["question"]
+    assert [t["answer"] for t in dataset.split_reading(hump, highest_first=False)][:2] == ["8", "3"]
+
+
+def test_several_reading_turns_follow_the_answer_as_the_chat_template_renders_the_whole_conversation(
+        smollm2_tokenizer):
+    tokenizer = smollm2_tokenizer
+    example = {"id": "s1", "levels": [10, 30, 50, 99, 50, 30, 10, 0], "target": TARGET,
+               "messages": [{"role": "user", "content": "Describe. Series: 01 02"}]}
+    (read,) = dataset.reading_turns([example], 1.0, seed=0, kind="split")
+    ids, labels, weights = tokenize_example(tokenizer, read, reading_weight=2.0)
+    conversation = [*example["messages"], {"role": "assistant", "content": TARGET}]
+    for turn in read["reading"]:
+        conversation += [{"role": "user", "content": turn["question"]}, {"role": "assistant", "content": turn["answer"]}]
+    assert tokenizer.decode(ids) == tokenizer.apply_chat_template(conversation, tokenize=False).rstrip("\n")
+    answered = tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
+    assert answered == TARGET + "<|im_end|>" + "".join(t["answer"] + "<|im_end|>" for t in read["reading"])
+    digits = "".join(c for t in read["reading"] for c in t["answer"] if c.isdigit())
+    assert sorted(digits) == sorted("3810027")
+    assert "".join(tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0) == digits
