@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from core.facts import DESCRIPTION_FIELDS, PAPER_FIELDS
 
 FIELD_MAX_CHARS = 240
+SCRATCHPAD = "reading"  # a student's own reading of the series, written before its sentences and never returned
+SCRATCHPAD_MAX_CHARS = 80
 
 
 class DescriptionBase(BaseModel):
@@ -22,13 +24,15 @@ class DescriptionBase(BaseModel):
 
 
 @lru_cache(maxsize=32)
-def description_model(fields: tuple[str, ...]) -> type[DescriptionBase]:
-    """The description model for a list of fields: each a required sentence, nothing else allowed."""
+def description_model(fields: tuple[str, ...], scratchpad: bool = False) -> type[DescriptionBase]:
+    """The description model for a list of fields: each a required sentence, nothing else allowed; with
+    `scratchpad`, what the student generates: its reading of the series first, then the sentences."""
     unknown = [f for f in fields if f not in DESCRIPTION_FIELDS]
     if unknown or not fields:
         raise ValueError(f"unknown description fields {unknown}; the registry has {', '.join(DESCRIPTION_FIELDS)}")
     sentence = (str, Field(min_length=1, max_length=FIELD_MAX_CHARS))
-    return create_model("Description", __base__=DescriptionBase, **{name: sentence for name in fields})
+    first = {SCRATCHPAD: (str, Field(min_length=1, max_length=SCRATCHPAD_MAX_CHARS))} if scratchpad else {}
+    return create_model("Description", __base__=DescriptionBase, **first, **{name: sentence for name in fields})
 
 
 Description = description_model(PAPER_FIELDS)
@@ -38,15 +42,16 @@ class DescriptionParseError(ValueError):
     """The model's text is not a valid description."""
 
 
-def description_json_schema(fields: tuple[str, ...] = PAPER_FIELDS) -> dict:
+def description_json_schema(fields: tuple[str, ...] = PAPER_FIELDS, scratchpad: bool = False) -> dict:
     """JSON schema handed to the engine's structured-output decoder."""
-    return description_model(fields).model_json_schema()
+    return description_model(fields, scratchpad).model_json_schema()
 
 
-def parse_description(text: str, fields: tuple[str, ...] = PAPER_FIELDS) -> DescriptionBase:
-    """Parse and validate the model's JSON text."""
+def parse_description(text: str, fields: tuple[str, ...] = PAPER_FIELDS, scratchpad: bool = False) -> DescriptionBase:
+    """Parse and validate the model's JSON text; a scratchpad is checked for shape and dropped."""
     try:
-        return description_model(fields).model_validate_json(text)
+        parsed = description_model(fields, scratchpad).model_validate_json(text)
+        return description_model(fields).model_validate(parsed.model_dump(exclude={SCRATCHPAD})) if scratchpad else parsed
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "output"

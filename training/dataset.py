@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
 import sys
 from collections import Counter
@@ -15,13 +16,13 @@ from itertools import pairwise
 from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
 from core.features.trend import edge_points
 from core.prompt import PROMPT_STYLES, build_messages
-from core.schema import PAPER_FIELDS, description_model, render_target
+from core.schema import PAPER_FIELDS, SCRATCHPAD, description_model, render_target
 from core.series import format_levels
 from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
-READING_KINDS = ("extremes", "all", "split")
+READING_KINDS = ("extremes", "all", "split", "scratchpad")
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
@@ -185,7 +186,7 @@ def full_reading(levels: list[int], highest_first: bool) -> tuple[str, str]:
 def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
     """The full reading as three turns: each extreme asked alone (in the drawn order, so that neither rides on the
     other's answer), then the edge means and the mean step."""
-    question, answer = full_reading(levels, highest_first)
+    _, answer = full_reading(levels, highest_first)
     first, second, rest = answer.split(", ", 2)
     alone = [{"question": f"In which tenth of the series (0-9) is its {part.split()[0]} level?",
               "answer": part.split()[1]} for part in (first, second)]
@@ -193,15 +194,27 @@ def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
                      "answer": rest}]
 
 
+def with_scratchpad(example: dict) -> dict:
+    """The example answered with the full reading first (its `reading` field; the extremes max first, as the
+    sentences state them), then the same sentences: the student reads before it describes."""
+    stated = json.loads(example["target"])
+    reading = full_reading(example["levels"], highest_first=True)[1]
+    description = description_model(tuple(stated), scratchpad=True).model_validate({SCRATCHPAD: reading, **stated})
+    return {**example, "target": render_target(description)}
+
+
 def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "extremes") -> list[dict]:
     """The examples with `share` of them (chosen by id) followed by a second turn that asks what a rule reads,
     finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
     those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'split': the
-    same as three turns, each extreme asked alone. The service
+    same as three turns, each extreme asked alone; 'scratchpad': no turn, the full reading written first in the
+    answer itself (every split; the service asks for it and drops it). Otherwise the service
     never asks it; the description turn is unchanged."""
     if share <= 0:
         return examples
+    if kind == "scratchpad":
+        return [with_scratchpad(e) if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
     out = []
     for e in examples:
         if unit_hash(f"{seed}:reading:{e['id']}") >= share:
@@ -244,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reading", choices=READING_KINDS, default="extremes",
                         help="what the reading turn asks: extremes (the tenths of the lowest and highest level) or "
                              "all (those, the mean level at start and end, the mean step) or split (the same in three turns, each "
-                             "extreme alone)")
+                             "extreme alone) or scratchpad (the full reading first in the answer, every split)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -276,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
-    buckets["train"] = reading_turns(buckets["train"], args.reading_share, args.seed, args.reading)
+    for split in SPLITS if args.reading == "scratchpad" else ("train",):
+        buckets[split] = reading_turns(buckets[split], args.reading_share, args.seed, args.reading)
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], names) for s in SPLITS}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.facts import label_word_spans
 from core.level_tokens import prepare_model_for_levels, uses_added_tokens
+from core.schema import SCRATCHPAD
 from service.adapters import missing_files
 from service.cpu import cpu_dtype, torch_dtype_name
 from training.rundir import RunDir
@@ -81,13 +82,17 @@ Example = tuple[list[int], list[int], list[float]]  # input ids, labels (-100 of
 def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, reading_weight: float = 1.0) -> Example:
     """Prompt through the base's chat template, then the target and EOS; labels only on the answer, where the tokens
     that state a label weigh `label_weight` and the template's words 1. An example with a reading turn goes on
-    through the template with each of its questions (no labels) and answers (labels; digits weigh `reading_weight`)."""
+    through the template with each of its questions (no labels) and answers (labels; digits weigh `reading_weight`, as
+    do those of a scratchpad)."""
     prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
     answer = tokenizer(example["target"], add_special_tokens=False, return_offsets_mapping=True)
     spans = label_word_spans(example["target"], tuple(json.loads(example["target"])))
     weights = [label_weight if any(start < end_ and end > start_ for start_, end_ in spans) else 1.0
                for start, end in answer["offset_mapping"]]
+    pad_start, pad_end = scratchpad_span(example["target"])
+    weights = [reading_weight if pad_start <= start < pad_end and example["target"][start:end].strip().isdigit() else w
+               for w, (start, end) in zip(weights, answer["offset_mapping"])]
     answer_ids = list(answer["input_ids"]) + [tokenizer.eos_token_id]
     ids, labels = prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
     weights = [0.0] * len(prompt_ids) + weights + [1.0]
@@ -101,6 +106,12 @@ def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, readin
         weights += [0.0] * len(between) + reading_weights
         history += [{"role": "user", "content": turn["question"]}, {"role": "assistant", "content": turn["answer"]}]
     return ids, labels, weights
+
+
+def scratchpad_span(target: str) -> tuple[int, int]:
+    """Character span of the scratchpad's value in a target that opens with one, else (0, 0)."""
+    opening = f'{{"{SCRATCHPAD}":"'
+    return (len(opening), target.index('"', len(opening))) if target.startswith(opening) else (0, 0)
 
 
 def reading_tokens(tokenizer, history: list[dict], head: str, turn: dict,

@@ -102,3 +102,15 @@ def test_several_reading_turns_follow_the_answer_as_the_chat_template_renders_th
     digits = "".join(c for t in read["reading"] for c in t["answer"] if c.isdigit())
     assert sorted(digits) == sorted("3810027")
     assert "".join(tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0) == digits
+
+
+def test_a_scratchpad_example_answers_its_reading_first_and_its_digits_weigh_the_reading_weight(smollm2_tokenizer):
+    example = {"id": "s1", "levels": [10, 30, 50, 99, 50, 30, 10, 0], "target": TARGET,
+               "messages": [{"role": "user", "content": "Describe. Series: 01 02"}]}
+    (read,) = dataset.reading_turns([example], 1.0, seed=0, kind="scratchpad")
+    assert "reading" not in read
+    assert read["target"] == '{"reading":"highest 3, lowest 8, start 10, end 0, step 27",' + TARGET[1:]
+    ids, labels, weights = tokenize_example(smollm2_tokenizer, read, reading_weight=2.0)
+    assert "".join(smollm2_tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0) == "38100" + "27"
+    plain = tokenize_example(smollm2_tokenizer, read)
+    assert plain[0] == ids and 2.0 not in plain[2]
