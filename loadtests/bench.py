@@ -108,7 +108,8 @@ class RawEngine:
         await self.backend.start()
         self.sampling = SamplingParams(temperature=0.0, max_tokens=self.settings.max_tokens,
                                        structured_outputs=StructuredOutputsParams(
-                                           json=description_json_schema(self.settings.description_fields)))
+                                           json=description_json_schema(self.settings.description_fields,
+                                                                        self.settings.scratchpad)))
 
     def job(self, values):
         """A coroutine factory; the prompt is tokenized here, outside the timed part."""

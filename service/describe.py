@@ -39,9 +39,9 @@ class DescribeResult:
 
 
 @lru_cache(maxsize=16)
-def json_schema(fields: tuple[str, ...]) -> dict:
+def json_schema(fields: tuple[str, ...], scratchpad: bool = False) -> dict:
     """The schema the engine is forced to follow for a student of these fields (built once per field list)."""
-    return description_json_schema(fields)
+    return description_json_schema(fields, scratchpad)
 
 
 def prepare(values: Sequence[float | None], options: DescribeOptions, settings: Settings,
@@ -77,7 +77,7 @@ async def describe_encoded(
     started = time.perf_counter()
     messages = prompt.build_messages(encoded.tokens, settings.prompt_style, settings.description_fields)
     params = GenerationParams(
-        json_schema=json_schema(settings.description_fields), max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
+        json_schema=json_schema(settings.description_fields, settings.scratchpad), max_tokens=settings.max_tokens, temperature=options.temperature, seed=options.seed
     )
     computing = None
     if features is None:  # the rules run in a thread while the engine generates, off the event loop
@@ -91,7 +91,7 @@ async def describe_encoded(
             features = await computing
     engine_seconds = generation.engine_seconds or time.perf_counter() - engine_started
     try:
-        description = parse_description(generation.text, settings.description_fields)
+        description = parse_description(generation.text, settings.description_fields, settings.scratchpad)
     except ValueError as error:
         raise ModelOutputError(f"{error} (finish reason: {generation.finish_reason})") from None
     if encoded.timeline is not None:

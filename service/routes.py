@@ -210,6 +210,7 @@ async def info(state: ServiceState = Depends(service_state)) -> dict:
         "settings": {
             "prompt_style": s.prompt_style,
             "fields": list(s.description_fields),
+            "scratchpad": s.scratchpad,
             "checked_fields": [name for f in facts.active_features(s.description_fields) for name in f.labels],
             "trained_length": s.trained_length,
             "min_length": s.min_length,

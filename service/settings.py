@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         description_model(fields)  # refuses fields the registry doesn't have, naming them
         return fields
 
+    @cached_property
+    def scratchpad(self) -> bool:
+        """True when the student writes its own reading of the series before its sentences (its manifest says so):
+        the engine is asked for it, the response never carries it."""
+        return bool((self.student_manifest() or {}).get("scratchpad"))
+
     @property
     def prompt_style_pinned(self) -> bool:
         """True when the operator chose the prompt style (then it doesn't follow the adapter's manifest)."""

@@ -49,6 +49,27 @@ async def test_a_student_without_fields_in_its_manifest_keeps_the_papers_three(t
     assert set(backend.calls[-1][1].json_schema["required"]) == {"trend", "noise", "extrema"}
 
 
+async def test_a_scratchpad_student_is_asked_for_its_reading_first_and_the_response_never_carries_it(
+        tmp_path, make_client):
+    reading = '{"reading":"highest 9, lowest 0, start 10, end 88, step 3",' + TWO_FIELDS[1:]
+    backend = ScriptedBackend(reading)
+    _, client = await make_client(backend, student(tmp_path, fields=["trend", "noise"], scratchpad=True))
+    assert (await client.get("/info")).json()["settings"]["scratchpad"] is True
+    response = await client.post("/describe", json={"series": SERIES})
+    assert response.status_code == 200, response.text
+    assert response.json()["description"] == json.loads(TWO_FIELDS)
+    schema = backend.calls[-1][1].json_schema
+    assert list(schema["properties"]) == ["reading", "trend", "noise"] and "reading" in schema["required"]
+
+
+async def test_a_student_without_a_scratchpad_is_not_asked_for_one(tmp_path, make_client):
+    backend = ScriptedBackend(TWO_FIELDS)
+    _, client = await make_client(backend, student(tmp_path, fields=["trend", "noise"]))
+    assert (await client.get("/info")).json()["settings"]["scratchpad"] is False
+    assert (await client.post("/describe", json={"series": SERIES})).status_code == 200
+    assert "reading" not in backend.calls[-1][1].json_schema["properties"]
+
+
 def test_a_manifest_naming_a_field_the_registry_lacks_is_refused_by_name(tmp_path):
     settings = student(tmp_path, fields=["trend", "sparkle"])
     with pytest.raises(ValueError, match="sparkle"):

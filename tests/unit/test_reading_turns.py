@@ -3,6 +3,8 @@
 
 from collections import Counter
 
+import pytest
+
 from training import dataset
 from training.finetune import tokenize_example
 
@@ -114,3 +116,16 @@ def test_a_scratchpad_example_answers_its_reading_first_and_its_digits_weigh_the
     assert "".join(smollm2_tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0) == "38100" + "27"
     plain = tokenize_example(smollm2_tokenizer, read)
     assert plain[0] == ids and 2.0 not in plain[2]
+
+
+def test_a_scratchpad_is_required_first_by_its_schema_and_dropped_by_the_parser():
+    from core.schema import DescriptionParseError, description_json_schema, parse_description
+
+    fields = ("trend", "noise", "extrema")
+    assert list(description_json_schema(fields, scratchpad=True)["properties"]) == ["reading", *fields]
+    with_pad = '{"reading":"highest 3, lowest 8, start 10, end 0, step 27",' + TARGET[1:]
+    assert parse_description(with_pad, fields, scratchpad=True).model_dump() == parse_description(TARGET, fields).model_dump()
+    with pytest.raises(DescriptionParseError, match="reading"):
+        parse_description(TARGET, fields, scratchpad=True)  # a scratchpad student that skipped it
+    with pytest.raises(DescriptionParseError):
+        parse_description(with_pad, fields)  # an extra key from a student that has none
