@@ -6,7 +6,9 @@ For held-out rule-teacher examples, the answer is fed up to the place phrase of 
 minimum is"), and the student's own log-probabilities of each zone's phrases choose its zone; at that token, every
 layer's attention to the one `<L99>` (or `<L00>`) token of the prompt (a zones student: its `<B99>`, `<M99>` or
 `<E99>`) is compared with the mean attention to a series token. A student that reads the extremes attends to them there; one that guesses from the series' shape
-does not. Writes RUN/eval/probe.json.
+does not. A student trained with reading turns or a scratchpad (training.dataset --reading) is also asked its
+reading of held-out series, greedily, after the true answers before it: is the reading learnt at all, even where the
+description does not use it? Writes RUN/eval/probe.json.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from collections import Counter
 
 from core.features.extrema import MAX_PLACE, MIN_PLACE, POSITIONS
 from core.level_tokens import ADDED_TOKENS, LevelTokensError, level_token_ids, uses_added_tokens
+from core.schema import SCRATCHPAD
 from service.atomic import atomic_write
+from training.dataset import reading_turns
 from training.rundir import RunDir
 
 EXTREMES = {"max": ("maximum", MAX_PLACE, 99), "min": ("minimum", MIN_PLACE, 0)}
@@ -104,18 +109,77 @@ def read_decision(model, tokenizer, ids: list[int], phrases: list[str]):
     return logprobs, out.attentions
 
 
+def named_numbers(question: str, answer: str) -> dict[str, int]:
+    """The quantities a reading states ('lowest 6, start 23' → lowest 6, start 23); a bare digit answers the one
+    extreme its question names."""
+    pairs = re.findall(r"([a-z]+) (\d+)", answer)
+    if not pairs and answer.strip().isdigit():
+        pairs = [(next((w for w in ("lowest", "highest") if w in question), "answer"), answer.strip())]
+    return {name: int(value) for name, value in pairs}
+
+
+def score_readings(pairs: list[tuple[dict[str, int], dict[str, int]]]) -> dict:
+    """Per quantity, over (true, said) readings: the extremes' tenths right, the levels' mean absolute error."""
+    scores = {}
+    for name in dict.fromkeys(n for truth, _ in pairs for n in truth):
+        asked = [(truth[name], said.get(name)) for truth, said in pairs if name in truth]
+        if name in ("lowest", "highest"):
+            scores[name] = f"{sum(t == s for t, s in asked)}/{len(asked)}"
+        else:
+            errors = [abs(t - s) for t, s in asked if s is not None]
+            scores[f"{name}_mean_error"] = round(sum(errors) / len(errors), 2) if errors else None
+            scores[f"{name}_stated"] = f"{len(errors)}/{len(asked)}"
+    return scores
+
+
+def reading_probe(model, tokenizer, examples: list[dict], count: int, kind: str) -> dict:
+    """The student's own reading of `count` examples (greedy), against the truth: a scratchpad is continued from the
+    prompt, a reading turn is asked after the true description and the true answers of the turns before it."""
+    import torch
+
+    pairs = []
+    for example in examples[:count]:
+        if kind == "scratchpad":  # every split of such a run answers with its scratchpad
+            truth = json.loads(example["target"])[SCRATCHPAD]
+            asks = [(tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
+                     + f'{{"{SCRATCHPAD}":"', "", truth)]
+        else:
+            (read,) = reading_turns([example], 1.0, 0, kind)
+            turns = [read["reading"]] if isinstance(read["reading"], dict) else read["reading"]
+            history = [*example["messages"], {"role": "assistant", "content": example["target"]}]
+            asks = []
+            for turn in turns:
+                asks.append((tokenizer.apply_chat_template([*history, {"role": "user", "content": turn["question"]}],
+                                                           tokenize=False, add_generation_prompt=True),
+                             turn["question"], turn["answer"]))
+                history += [{"role": "user", "content": turn["question"]},
+                            {"role": "assistant", "content": turn["answer"]}]
+        truth_all, said_all = {}, {}
+        for text, question, truth in asks:
+            ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+            with torch.no_grad():
+                out = model.generate(ids, max_new_tokens=32, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+            said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).split('"')[0]
+            truth_all |= named_numbers(question, truth)
+            said_all |= named_numbers(question, said)
+        pairs.append((truth_all, said_all))
+    return {"count": len(pairs), **score_readings(pairs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True)
     parser.add_argument("--student", help="a merged levels or zones model directory (default RUN/merged)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-class", type=int, default=12)
+    parser.add_argument("--readings", type=int, default=40, help="held-out series whose reading is asked (0: none)")
     args = parser.parse_args(argv)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run = RunDir(args.run)
-    style = run.manifest()["stages"].get("dataset", {}).get("prompt_style", "levels")
+    dataset_stage = run.manifest()["stages"].get("dataset", {})
+    style = dataset_stage.get("prompt_style", "levels")
     if not uses_added_tokens(style):
         raise SystemExit(f"{args.run} was trained on prompt style {style!r}; the probe reads students of added level "
                          "tokens ('levels', 'zones')")
@@ -126,11 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(0).shuffle(examples)
     try:
         result = probe(model, tokenizer, examples, args.per_class, style)
+        if dataset_stage.get("reading_share", 0) > 0 and args.readings > 0:
+            result["reading"] = reading_probe(model, tokenizer, examples, args.readings,
+                                              dataset_stage.get("reading", "extremes"))
     except LevelTokensError as error:
         raise SystemExit(f"{student}: {error}") from None
     (run.path / "eval").mkdir(exist_ok=True)
     atomic_write(run.path / "eval" / "probe.json", json.dumps(result, indent=1))
-    for which, found in result.items():
+    if "reading" in result:
+        print(f"its own reading ({dataset_stage.get('reading', 'extremes')}): {result['reading']}")
+    for which, found in (item for item in result.items() if item[0] in EXTREMES):
         strongest = max(found["attention"], key=lambda a: a["to_extreme"])
         print(f"{which}: teacher-forced {found['right']}; strongest attention to its token: layer {strongest['layer']} "
               f"head {strongest['head']} {strongest['to_extreme']:.3f} (a series token: {strongest['to_series_token']:.4f})")

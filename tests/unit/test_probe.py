@@ -62,3 +62,44 @@ def test_the_probe_reads_a_zones_student_at_its_extreme_token_and_refuses_the_wr
     assert len(found["min"]["attention"]) == 2 and all(a["to_extreme"] > 0 for a in found["min"]["attention"])
     with pytest.raises(LevelTokensError):
         probe(model, tokenizer, examples, per_class=1, style="levels")
+
+
+def test_readings_are_scored_per_quantity_and_a_bare_digit_answers_the_extreme_its_question_names():
+    from training.probe import named_numbers, score_readings
+
+    assert named_numbers("Where is its lowest level?", "6") == {"lowest": 6}
+    assert named_numbers("…", "highest 0, lowest 6, start 23, end 71, step 4") == {
+        "highest": 0, "lowest": 6, "start": 23, "end": 71, "step": 4}
+    truth = {"lowest": 6, "highest": 0, "start": 20, "end": 70}
+    scores = score_readings([(truth, {"lowest": 6, "highest": 1, "start": 22, "end": 70}),
+                             (truth, {"lowest": 6, "highest": 0, "start": 20})])
+    assert scores == {"lowest": "2/2", "highest": "1/2", "start_mean_error": 1.0, "start_stated": "2/2",
+                      "end_mean_error": 0.0, "end_stated": "1/2"}
+
+
+@pytest.mark.parametrize("kind", ["all", "split", "scratchpad"])
+def test_the_reading_probe_asks_every_quantity_of_a_reading_kind(kind):
+    import json
+
+    from core.level_tokens import add_level_tokens
+    from core.prompt import build_messages
+    from core.series import format_levels
+    from training.dataset import reading_turns
+    from training.probe import reading_probe
+
+    tokenizer = load_smollm2_tokenizer()
+    add_level_tokens(tokenizer, "levels")
+    model = tiny_llama(tokenizer)
+    levels = [50] * 20 + [0] + [50] * 20 + [99] + [50] * 22
+    target = json.dumps({"trend": "The series shows no clear trend.", "noise": "The noise intensity is low.",
+                         "extrema": "The global maximum is at the middle, while the global minimum is at the "
+                                    "beginning."}, separators=(",", ":"))
+    example = {"id": "s1", "levels": levels, "target": target, "teacher": "rules",
+               "messages": build_messages(format_levels(levels), "levels")}
+    if kind == "scratchpad":
+        (example,) = reading_turns([example], 1.0, 0, "scratchpad")
+    found = reading_probe(model, tokenizer, [example], 1, kind)
+    assert found["count"] == 1
+    assert set(found) == {"count", "lowest", "highest", "start_mean_error", "start_stated", "end_mean_error",
+                          "end_stated", "step_mean_error", "step_stated"}
+    assert found["lowest"] in ("0/1", "1/1") and found["start_stated"] in ("0/1", "1/1")
