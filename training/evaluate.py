@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from core import facts
 from core.series import encode
-from core.schema import PAPER_FIELDS
+from core.schema import PAPER_FIELDS, SCRATCHPAD
 from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.settings import Settings
@@ -114,6 +114,11 @@ def js_round(x: float) -> float:
     return float(math.floor(x + 0.5))
 
 
+def reference_text(target: str) -> str:
+    """The teacher's sentences of a target, for the style metric (a scratchpad student's reading is not one)."""
+    return " ".join(v for k, v in json.loads(target).items() if k != SCRATCHPAD)
+
+
 def page_records() -> list[dict]:
     """The page's examples as raw-series records (split 'page_examples')."""
     return [{"id": f"page-{kind}", "family": kind, "values": page_example(kind)} for kind in PAGE_KINDS]
@@ -127,7 +132,7 @@ async def run_model(backend, settings: Settings, test: list[dict],
 
     async def one_test(example: dict) -> Outcome:
         encoded = encode(example["levels"], length=128, min_length=2)
-        reference = " ".join(json.loads(example["target"]).values())
+        reference = reference_text(example["target"])
         try:
             result = await describe_encoded(encoded, options, backend, settings, facts.stored_features(example))
             return outcome_of(result, example["id"],
