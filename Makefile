@@ -53,8 +53,12 @@ base: $(BASE_DIR)/config.json
 $(BASE_DIR)/config.json: | $(STAMP)
 	$(PY) -m training.prepare_base smollm2-135m --out $(BASE_DIR)
 
+# Debian's tcmalloc in LD_PRELOAD when installed (`make preload-libs`): 1.08x series/s on the native-bf16 kind,
+# neutral on AVX2 (docs/performance.md, `make bench-preload`).
+TCMALLOC := $(firstword $(wildcard /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4))
+
 serve: install base
-	TSD_PRESET=smollm2-135m TSD_HOST=$(HOST) TSD_PORT=$(PORT) $(if $(ADAPTER),TSD_ADAPTER=$(ADAPTER)) $(PY) -m service
+	$(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC)) TSD_PRESET=smollm2-135m TSD_HOST=$(HOST) TSD_PORT=$(PORT) $(if $(ADAPTER),TSD_ADAPTER=$(ADAPTER)) $(PY) -m service
 
 # The offline distillation pipeline, end to end (≤ 60 min on 2 cores with native bf16): rule teacher on fresh OU
 # series and a world of 16 other families at 48–5,000 points, and the real teacher annotations in TEACHER_FILE (when
