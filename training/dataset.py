@@ -162,36 +162,45 @@ def one_field_questions(examples: list[dict], records: dict[str, dict], share: f
     return out
 
 
+def extreme_tenths(levels: list[int]) -> dict[str, int]:
+    """The tenth of the encoded series holding its first lowest and first highest level."""
+    return {name: levels.index(extreme(levels)) * 10 // len(levels) for name, extreme in (("lowest", min), ("highest", max))}
+
+
 def reading_answer(levels: list[int]) -> str:
     """'lowest 6, highest 0': the tenth of the encoded series holding its first lowest and first highest level."""
-    lowest, highest = (levels.index(extreme(levels)) * 10 // len(levels) for extreme in (min, max))
-    return f"lowest {lowest}, highest {highest}"
+    tenths = extreme_tenths(levels)
+    return f"lowest {tenths['lowest']}, highest {tenths['highest']}"
+
+
+def edges_and_step(levels: list[int]) -> str:
+    """'start 23, end 71, step 4': the mean level of the edges the trend rule compares and the mean absolute step."""
+    k = edge_points(len(levels))
+    start, end = round(sum(levels[:k]) / k), round(sum(levels[-k:]) / k)
+    step = round(sum(abs(b - a) for a, b in pairwise(levels)) / max(1, len(levels) - 1))
+    return f"start {start}, end {end}, step {step}"
 
 
 def full_reading(levels: list[int], highest_first: bool) -> tuple[str, str]:
     """A question and its answer on every quantity a rule reads: the tenths of the extremes (in the asked order), the
     mean level of the edges the trend rule compares, the mean step from point to point (what noise moves), e.g.
     'highest 0, lowest 6, start 23, end 71, step 4'."""
-    lowest, highest = reading_answer(levels).split(", ")
-    order = (highest, lowest) if highest_first else (lowest, highest)
-    k = edge_points(len(levels))
-    start, end = round(sum(levels[:k]) / k), round(sum(levels[-k:]) / k)
-    step = round(sum(abs(b - a) for a, b in pairwise(levels)) / max(1, len(levels) - 1))
-    named = " and ".join(part.split()[0] for part in order)
-    question = (f"In which tenth (0-9) are its {named} level, what is its mean level at the start and at the end, "
-                "and its mean step?")
-    return question, f"{order[0]}, {order[1]}, start {start}, end {end}, step {step}"
+    tenths = extreme_tenths(levels)
+    order = ("highest", "lowest") if highest_first else ("lowest", "highest")
+    question = (f"In which tenth (0-9) are its {order[0]} and {order[1]} level, what is its mean level at the start "
+                "and at the end, and its mean step?")
+    return question, f"{order[0]} {tenths[order[0]]}, {order[1]} {tenths[order[1]]}, {edges_and_step(levels)}"
 
 
 def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
     """The full reading as three turns: each extreme asked alone (in the drawn order, so that neither rides on the
     other's answer), then the edge means and the mean step."""
-    _, answer = full_reading(levels, highest_first)
-    first, second, rest = answer.split(", ", 2)
-    alone = [{"question": f"In which tenth of the series (0-9) is its {part.split()[0]} level?",
-              "answer": part.split()[1]} for part in (first, second)]
+    tenths = extreme_tenths(levels)
+    order = ("highest", "lowest") if highest_first else ("lowest", "highest")
+    alone = [{"question": f"In which tenth of the series (0-9) is its {name} level?", "answer": str(tenths[name])}
+             for name in order]
     return [*alone, {"question": "What is its mean level at the start and at the end, and its mean step?",
-                     "answer": rest}]
+                     "answer": edges_and_step(levels)}]
 
 
 def with_scratchpad(example: dict) -> dict:
@@ -209,8 +218,8 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
     those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'split': the
     same as three turns, each extreme asked alone; 'scratchpad': no turn, the full reading written first in the
-    answer itself (every split; the service asks for it and drops it). Otherwise the service
-    never asks it; the description turn is unchanged."""
+    answer itself (every split; the service asks for it and drops it). The service never asks a turn; the
+    description turn is unchanged."""
     if share <= 0:
         return examples
     if kind == "scratchpad":
