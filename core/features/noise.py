@@ -17,22 +17,16 @@ NOISE_WORDS = {
     "medium": r"\b(?:medium|moderate\w*|intermediate)\b",
     "high": r"\b(?:high|strong|heavy|large|substantial|considerable|intense)\b",
 }
+TAILS = {
+    "low": "the values following a smooth path",
+    "medium": "noticeable fluctuations throughout the series",
+    "high": "significant fluctuations throughout the series",
+}
+# The same frames for every level, so the level word is the token that decides it (see trend.FRAMES).
 PHRASINGS = {
-    "low": [
-        "The noise intensity in the time series is relatively low.",
-        "The noise intensity is low, with the values following a smooth path.",
-        "The noise intensity is relatively low.",
-    ],
-    "medium": [
-        "The noise intensity is medium, with noticeable fluctuations throughout the series.",
-        "The noise intensity in the time series is medium.",
-        "The noise intensity appears to be medium, with noticeable fluctuations around the trend.",
-    ],
-    "high": [
-        "The noise intensity is high.",
-        "The noise intensity is high, with significant fluctuations throughout the series.",
-        "The noise intensity in the time series is high, with frequent and sharp changes in values.",
-    ],
+    label: [f"The noise intensity is {label}.", f"The noise intensity in the time series is {label}.",
+            f"The noise intensity is {label}, with {tail}."]
+    for label, tail in TAILS.items()
 }
 
 

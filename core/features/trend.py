@@ -26,27 +26,18 @@ TREND_WORDS = {
     "increasing": r"\b(?:increas\w*|upward\w*|ris(?:e|es|ing)|grow\w*|ascend\w*|climb\w*|uptrend)\b",
     "decreasing": r"\b(?:decreas\w*|downward\w*|declin\w*|fall(?:s|ing)?|descend\w*|drop\w*|downtrend)\b",
 }
-# The first sentence per label is the medoid (all-MiniLM-L6-v2) of the real teacher's sentences for that label in the
-# shared annotations' training split; the student copies it at temperature 0, which keeps its voice the teacher's.
-PHRASINGS = {
-    "increasing": [
-        "The time series shows an increasing trend over the time period.",
-        "The time series exhibits an overall increasing trend.",
-        "The series shows a clear upward trend from beginning to end.",
-        "The time series displays an increasing trend over time.",
-    ],
-    "decreasing": [
-        "The time series exhibits a decreasing trend over time.",
-        "The time series shows a decreasing trend over the observed period.",
-        "The series shows a clear downward trend from beginning to end.",
-        "The time series displays a decreasing trend over time.",
-    ],
-    "flat": [
-        "The time series shows no clear trend over the time period.",
-        "The time series is flat overall, with no clear direction.",
-        "The series remains flat, fluctuating around a stable level.",
-    ],
-}
+# Every label is phrased in the same frames, so the first token at which two labels' sentences differ is the label's
+# own (here its article): in frames that differ by label, the student's earlier word choice decides the label without
+# looking at the series (train17–20 said "shows" and then "an increasing" or "no clear" on strongly decreasing real
+# series it had read right). The first frame follows the real teacher's medoid sentence (all-MiniLM-L6-v2), which
+# keeps the student's voice the teacher's.
+FRAMES = (
+    "The time series shows {} trend over the time period.",
+    "The time series exhibits {} trend over time.",
+    "The time series displays {} trend over the observed period.",
+)
+STATED = {"increasing": "an increasing", "decreasing": "a decreasing", "flat": "no clear"}
+PHRASINGS = {label: [frame.format(stated) for frame in FRAMES] for label, stated in STATED.items()}
 
 
 def edge_points(length: int) -> int:

@@ -1,6 +1,7 @@
 import json
 import random
 
+import pytest
 import numpy as np
 
 from core import facts
@@ -125,6 +126,20 @@ def test_the_zone_word_is_the_first_token_of_a_place_that_decides_the_zone(smoll
                        for zone in ids}
             zone_word = {zone: tokenizer.decode(ids[zone][decides[zone]]).strip() for zone in ids}
             assert zone_word == {zone: zone for zone in extrema.POSITIONS}, places
+
+
+@pytest.mark.parametrize("feature, read", [(trend, facts.read_trend), (noise, facts.read_noise)])
+def test_every_label_is_phrased_in_the_same_frames_up_to_the_token_that_decides_it(smollm2_tokenizer, feature, read):
+    for frame in range(len(feature.PHRASINGS[feature.LABELS[0]])):
+        ids = {label: smollm2_tokenizer.encode(feature.PHRASINGS[label][frame], add_special_tokens=False)
+               for label in feature.LABELS}
+        decides = {next(i for i, token in enumerate(ids[label]) if any(other[i] != token for other in ids.values()))
+                   for label in ids}
+        assert len(decides) == 1, frame  # the labels part at one token, not earlier for some
+        at = decides.pop()
+        shared = smollm2_tokenizer.decode(ids[feature.LABELS[0]][:at])
+        assert read(shared) is None, shared  # nothing before that token states a label
+        assert all(read(smollm2_tokenizer.decode(ids[label][: at + 3])) == label for label in ids)  # and states it
 
 
 def test_rule_teacher_mostly_speaks_in_the_canonical_voice():

@@ -3,21 +3,30 @@
 # example; train17's data stages copied (same seed, same code), only the dataset rebuilt; then finetune, merge,
 # evaluate, ship. Defaults give train18 (in which tenth the lowest and highest level lie; its digits weigh 5).
 # train19: RUN=runs/train19 READING=all WEIGHT=2 NAME=reading-all docs/training/reading/run.sh runs/train17
-# Usage: [RUN=..] [READING=extremes|all] [WEIGHT=..] [NAME=..] docs/training/reading/run.sh SOURCE_RUN
+# train21: the same as train19 with the rule teacher's answers written again in the current phrasings (ANNOTATE=1):
+# RUN=runs/train21 READING=all WEIGHT=2 NAME=parallel ANNOTATE=1 docs/training/reading/run.sh runs/train17
+# Usage: [RUN=..] [READING=extremes|all|split|scratchpad] [WEIGHT=..] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
 PY=.venv/bin/python
-RUN=${RUN:-runs/train18} READING=${READING:-extremes} WEIGHT=${WEIGHT:-5} NAME=${NAME:-reading}
+RUN=${RUN:-runs/train18} READING=${READING:-extremes} WEIGHT=${WEIGHT:-5} NAME=${NAME:-reading} ANNOTATE=${ANNOTATE:-0}
 mkdir -p "$RUN"
-cp "$SOURCE"/{series,ood_series,realworld_series,annotations,checked,teacher,checked_teacher}.jsonl \
-   "$SOURCE"/factcheck_*.json "$RUN"/
-SOURCE="$SOURCE" RUN="$RUN" $PY - <<'PY'
+cp "$SOURCE"/{series,ood_series,realworld_series}.jsonl "$RUN"/
+[ "$ANNOTATE" = 1 ] || cp "$SOURCE"/{annotations,checked,teacher,checked_teacher}.jsonl "$SOURCE"/factcheck_*.json "$RUN"/
+SOURCE="$SOURCE" RUN="$RUN" ANNOTATE="$ANNOTATE" $PY - <<'PY'
 import json, os
 m = json.load(open(os.path.join(os.environ["SOURCE"], "manifest.json")))
-m["stages"] = {k: v for k, v in m["stages"].items() if k.startswith(("generate", "realworld", "annotate", "factcheck"))}
+kept = ("generate", "realworld") if os.environ["ANNOTATE"] == "1" else ("generate", "realworld", "annotate", "factcheck")
+m["stages"] = {k: v for k, v in m["stages"].items() if k.startswith(kept)}
 json.dump(m, open(os.path.join(os.environ["RUN"], "manifest.json"), "w"), indent=1)
 PY
+if [ "$ANNOTATE" = 1 ]; then
+  $PY -m training.annotate --run "$RUN" --teacher rules
+  $PY -m training.factcheck --run "$RUN"
+  $PY -m training.annotate --run "$RUN" --teacher import --file ../shared/data/dlaa_teacher_150.jsonl --out teacher.jsonl
+  $PY -m training.factcheck --run "$RUN" --source teacher.jsonl --out checked_teacher.jsonl
+fi
 $PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size 2600 --draw pairs \
   --balance 0.5 --prompt-style levels --reading-share 1.0 --reading "$READING"
 $PY -m training.finetune --run "$RUN" --config training/configs/smollm2-135m.yaml \
