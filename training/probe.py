@@ -8,7 +8,9 @@ layer's attention to the one `<L99>` (or `<L00>`) token of the prompt (a zones s
 `<E99>`) is compared with the mean attention to a series token. A student that reads the extremes attends to them there; one that guesses from the series' shape
 does not. A student trained with reading turns or a scratchpad (training.dataset --reading) is also asked its
 reading of held-out series, greedily, after the true answers before it: is the reading learnt at all, even where the
-description does not use it? Writes RUN/eval/probe.json.
+description does not use it? With --label-mass trend noise, the run's real-world series are scored per label by the
+summed probability of each label's trained sentences against its single likeliest sentence: does the student know
+the label that greedy decoding does not write? Writes RUN/eval/probe.json.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from collections import Counter
 
 from core.features.extrema import MAX_PLACE, MIN_PLACE, POSITIONS
 from core.level_tokens import ADDED_TOKENS, LevelTokensError, level_token_ids, uses_added_tokens
+from core.prompt import build_messages
 from core.schema import SCRATCHPAD
+from core.series import encode
 from service.atomic import atomic_write
 from training.dataset import reading_turns
 from training.rundir import RunDir
@@ -91,9 +95,9 @@ def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "
     return result
 
 
-def read_decision(model, tokenizer, ids: list[int], phrases: list[str]):
-    """log P(' ' + phrase | ids) for each phrase and every layer's attention at the last token of ids: one forward of
-    the prompt, whose KV cache each phrase continues (cropped back after it)."""
+def read_decision(model, tokenizer, ids: list[int], phrases: list[str], lead: str = " "):
+    """log P(lead + phrase | ids) for each phrase and every layer's attention at the last token of ids: one forward
+    of the prompt, whose KV cache each phrase continues (cropped back after it)."""
     import torch
 
     with torch.no_grad():
@@ -101,12 +105,44 @@ def read_decision(model, tokenizer, ids: list[int], phrases: list[str]):
         cache, last = out.past_key_values, out.logits[0, -1:].float()
         logprobs = []
         for phrase in phrases:
-            tail = tokenizer.encode(" " + phrase, add_special_tokens=False)
+            tail = tokenizer.encode(lead + phrase, add_special_tokens=False)
             logits = torch.cat([last, model(torch.tensor([tail]), past_key_values=cache, use_cache=True)
                                 .logits[0, :-1].float()])
             cache.crop(-len(tail))
             logprobs.append(float(torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum()))
     return logprobs, out.attentions
+
+
+def sentences_by_label(examples: list[dict], field: str) -> dict[str, list[str]]:
+    """The distinct sentences the rule teacher wrote for a field in these examples, by the label they were written for."""
+    found: dict[str, dict[str, None]] = {}
+    for example in examples:
+        if example["teacher"] == "rules" and "asked" not in example:
+            found.setdefault(example["features"][field], {})[json.loads(example["target"])[field]] = None
+    return {label: list(sentences) for label, sentences in sorted(found.items())}
+
+
+def label_mass(model, tokenizer, items: list[tuple[list[dict], str]], field: str,
+               sentences: dict[str, list[str]]) -> dict:
+    """Per true label: how often the student's probability summed over each label's trained sentences, and its single
+    likeliest sentence, pick the truth. Where the sum is right and the likeliest sentence wrong, the student knows the
+    label and its phrasings, not the series, decide what greedy decoding writes."""
+    import math
+
+    right: dict[str, Counter] = {}
+    phrases = [(label, sentence) for label, options in sentences.items() for sentence in options]
+    for messages, truth in items:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = tokenizer.encode(text + f'{{"{field}":"', add_special_tokens=False)
+        logprobs, _ = read_decision(model, tokenizer, ids, [s + '"' for _, s in phrases], lead="")
+        mass = {label: math.log(sum(math.exp(lp) for (l, _), lp in zip(phrases, logprobs) if l == label))
+                for label in sentences}
+        likeliest = phrases[max(range(len(phrases)), key=logprobs.__getitem__)][0]
+        counts = right.setdefault(truth, Counter())
+        counts["count"] += 1
+        counts["by_mass"] += max(mass, key=mass.get) == truth
+        counts["by_likeliest_sentence"] += likeliest == truth
+    return {truth: dict(counts) for truth, counts in sorted(right.items())}
 
 
 def named_numbers(question: str, answer: str) -> dict[str, int]:
@@ -173,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-class", type=int, default=12)
     parser.add_argument("--readings", type=int, default=40, help="held-out series whose reading is asked (0: none)")
+    parser.add_argument("--label-mass", nargs="*", default=[], metavar="FIELD",
+                        help="fields (trend, noise) whose summed sentence probability is compared per label on the "
+                             "run's real-world series (a non-scratchpad student)")
     args = parser.parse_args(argv)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -193,10 +232,20 @@ def main(argv: list[str] | None = None) -> int:
         if dataset_stage.get("reading_share", 0) > 0 and args.readings > 0:
             result["reading"] = reading_probe(model, tokenizer, examples, args.readings,
                                               dataset_stage.get("reading", "extremes"))
+        if args.label_mass and dataset_stage.get("reading") == "scratchpad" and dataset_stage.get("reading_share", 0):
+            raise SystemExit("--label-mass scores the description right after the prompt; a scratchpad student "
+                             "writes its reading there first")
+        for field in args.label_mass:
+            items = [(build_messages(encode(r["values"], length=128).tokens, style), r["features"][field])
+                     for r in run.read_jsonl("realworld_series.jsonl")]
+            result.setdefault("label_mass_real_world", {})[field] = label_mass(
+                model, tokenizer, items, field, sentences_by_label(run.read_jsonl("sft/train.jsonl"), field))
     except LevelTokensError as error:
         raise SystemExit(f"{student}: {error}") from None
     (run.path / "eval").mkdir(exist_ok=True)
     atomic_write(run.path / "eval" / "probe.json", json.dumps(result, indent=1))
+    for field, found in result.get("label_mass_real_world", {}).items():
+        print(f"{field} on real-world series, per true label: {found}")
     if "reading" in result:
         print(f"its own reading ({dataset_stage.get('reading', 'extremes')}): {result['reading']}")
     for which, found in (item for item in result.items() if item[0] in EXTREMES):

@@ -103,3 +103,32 @@ def test_the_reading_probe_asks_every_quantity_of_a_reading_kind(kind):
     assert set(found) == {"count", "lowest", "highest", "start_mean_error", "start_stated", "end_mean_error",
                           "end_stated", "step_mean_error", "step_stated"}
     assert found["lowest"] in ("0/1", "1/1") and found["start_stated"] in ("0/1", "1/1")
+
+
+def test_sentences_by_label_takes_the_rule_teachers_distinct_sentences_per_label():
+    import json
+
+    from training.probe import sentences_by_label
+
+    def example(teacher, label, sentence):
+        return {"teacher": teacher, "features": {"trend": label}, "target": json.dumps({"trend": sentence})}
+
+    examples = [example("rules", "flat", "No trend."), example("rules", "flat", "No trend."),
+                example("rules", "increasing", "Up."), example("import:x", "increasing", "Teacher's own words.")]
+    assert sentences_by_label(examples, "trend") == {"flat": ["No trend."], "increasing": ["Up."]}
+
+
+def test_label_mass_sums_a_labels_sentences_where_the_likeliest_single_sentence_is_another_labels(monkeypatch,
+                                                                                                   smollm2_tokenizer):
+    import math
+
+    import training.probe as probe_module
+
+    scores = {"A one.\"": math.log(0.4), "B one.\"": math.log(0.3), "B two.\"": math.log(0.3)}
+    monkeypatch.setattr(probe_module, "read_decision",
+                        lambda model, tokenizer, ids, phrases, lead: ([scores[p] for p in phrases], None))
+    messages = [{"role": "user", "content": "Describe."}]
+    found = probe_module.label_mass(None, smollm2_tokenizer, [(messages, "b"), (messages, "a")], "trend",
+                                    {"a": ["A one."], "b": ["B one.", "B two."]})
+    assert found == {"a": {"count": 1, "by_mass": 0, "by_likeliest_sentence": 1},
+                     "b": {"count": 1, "by_mass": 1, "by_likeliest_sentence": 0}}
