@@ -28,11 +28,11 @@ COUNT_WORDS = {  # in order of priority: a denial first, then plural, then singu
     "several": r"\b(?:several|multiple|many|two|three|four|five|a few|some)\b[^.]*\b(?:outliers|anomalies|spikes|glitches)\b",
     "one": r"\b(?:one|an|a single|single)\b[^.]*\b(?:outlier|anomaly|spike|glitch)\b",
 }
-PHRASINGS = {
-    "none": ["There are no outliers.", "No outliers stand out from the series.", "The series has no outliers."],
-    "one": ["There is one outlier, {where}.", "A single outlier stands out {where}.", "One outlier appears {where}."],
-    "several": ["There are several outliers, {where}.", "Several outliers stand out {where}.",
-                "Multiple outliers appear {where}."],
+PHRASINGS = {  # the same frames for every count, parting at the count word (see trend.FRAMES)
+    "none": ["The series has no outliers.", "No outliers stand out from the series.", "No outliers appear in the series."],
+    "one": ["The series has one outlier, {where}.", "One outlier stands out {where}.", "One outlier appears {where}."],
+    "several": ["The series has several outliers, {where}.", "Several outliers stand out {where}.",
+                "Several outliers appear {where}."],
 }
 WHERE = {"beginning": "at the beginning", "middle": "in the middle", "end": "at the end"}
 

@@ -30,16 +30,16 @@ SEASONALITY_WORDS = {  # in order of priority: a denial first
     "none": r"\b(?:no|without|lacks?|absent|non-?seasonal|aperiodic)\b[^.]*\b(?:season\w*|periodic\w*|cycl\w*|repeat\w*)\b",
     "seasonal": r"\b(?:seasonal\w*|periodic\w*|cycl\w*|repeat\w*|oscillat\w*|period)\b",
 }
-PHRASINGS = {
+PHRASINGS = {  # the same frames for both labels, parting at the label's own token (see trend.FRAMES)
     "none": [
         "There is no clear seasonality in the series.",
         "The series shows no repeating seasonal pattern.",
         "No periodic pattern is visible.",
     ],
     "seasonal": [
-        "The series is seasonal, repeating a pattern every {period} points.",
         "There is a clear seasonal pattern with a period of about {period} points.",
-        "The values repeat a cycle roughly every {period} points.",
+        "The series shows a repeating seasonal pattern every {period} points.",
+        "A periodic pattern is visible, with a period of about {period} points.",
     ],
 }
 

@@ -33,12 +33,12 @@ SHIFT_WORDS = {  # in order of priority: a denial first, then the direction
     "up": r"\b(?:upward|up|rises?|jumps? up|steps? up|higher level|increase in level)\b",
     "down": r"\b(?:downward|down|drops?|falls?|steps? down|lower level|decrease in level)\b",
 }
-PHRASINGS = {
-    "none": ["There is no level shift.", "The level does not shift abruptly.", "No sudden change of level is visible."],
-    "up": ["The level shifts up {where}.", "There is an upward level shift {where}.",
-           "The series jumps up to a higher level {where}."],
-    "down": ["The level shifts down {where}.", "There is a downward level shift {where}.",
-             "The series drops to a lower level {where}."],
+PHRASINGS = {  # the same frames for every label, parting at its own token (see trend.FRAMES)
+    "none": ["There is no level shift.", "The level shows no abrupt shift.", "The series has no sudden change of level."],
+    "up": ["There is an upward level shift {where}.", "The level shows an upward shift {where}.",
+           "The series has an upward change of level {where}."],
+    "down": ["There is a downward level shift {where}.", "The level shows a downward shift {where}.",
+             "The series has a downward change of level {where}."],
 }
 WHERE = {"beginning": "near the beginning", "middle": "in the middle", "end": "near the end"}
 

@@ -1,5 +1,6 @@
 import json
 import random
+import sys
 
 import pytest
 import numpy as np
@@ -128,18 +129,28 @@ def test_the_zone_word_is_the_first_token_of_a_place_that_decides_the_zone(smoll
             assert zone_word == {zone: zone for zone in extrema.POSITIONS}, places
 
 
-@pytest.mark.parametrize("feature, read", [(trend, facts.read_trend), (noise, facts.read_noise)])
-def test_every_label_is_phrased_in_the_same_frames_up_to_the_token_that_decides_it(smollm2_tokenizer, feature, read):
-    for frame in range(len(feature.PHRASINGS[feature.LABELS[0]])):
-        ids = {label: smollm2_tokenizer.encode(feature.PHRASINGS[label][frame], add_special_tokens=False)
-               for label in feature.LABELS}
+@pytest.mark.parametrize("feature", [f for f in facts.FEATURES if len(f.labels) == 1], ids=lambda f: f.field)
+def test_every_label_is_phrased_in_the_same_frames_up_to_the_token_that_decides_it(smollm2_tokenizer, feature):
+    (name, labels), = feature.labels.items()
+    module = sys.modules[feature.compute.__module__]
+    frames = {len(module.PHRASINGS[label]) for label in labels}
+    assert len(frames) == 1  # so that pick() draws each frame equally often for every label
+    sentences = {(label, frame): smollm2_tokenizer.encode(text.format(period=12, where="at the end"),
+                                                          add_special_tokens=False)
+                 for label in labels for frame, text in enumerate(module.PHRASINGS[label])}
+    for frame in range(frames.pop()):
+        ids = {label: sentences[label, frame] for label in labels}
         decides = {next(i for i, token in enumerate(ids[label]) if any(other[i] != token for other in ids.values()))
                    for label in ids}
         assert len(decides) == 1, frame  # the labels part at one token, not earlier for some
         at = decides.pop()
-        shared = smollm2_tokenizer.decode(ids[feature.LABELS[0]][:at])
-        assert read(shared) is None, shared  # nothing before that token states a label
-        assert all(read(smollm2_tokenizer.decode(ids[label][: at + 3])) == label for label in ids)  # and states it
+        assert len({ids[label][at] for label in labels}) == len(labels), frame  # and that token names the label
+        shared = smollm2_tokenizer.decode(ids[labels[0]][:at])
+        assert feature.read(shared)[name] is None, shared  # nothing before it states a label
+        assert all(feature.read(smollm2_tokenizer.decode(ids[label]))[name] == label for label in labels)
+        for label in labels:  # nor does another frame of another label begin the same way up to that token
+            head = ids[label][: at + 1]
+            assert not [key for key, other in sentences.items() if key[0] != label and other[: at + 1] == head], head
 
 
 def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
