@@ -14,7 +14,7 @@ from core.series import ENCODED_MAX, NEAR_CONSTANT_SPAN, is_near_constant, witho
 
 REFERENCE_LENGTH = 128  # the paper's thresholds are stated for 128 points
 MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
-CANONICAL_SHARE = 0.7  # a rule teacher uses a feature's first (teacher-medoid) phrasing this often
+CANONICAL_SHARE = 0.7  # a rule teacher uses a feature's first phrasing (its first frame, the teacher medoid's) this often
 
 Labels = Mapping[str, object]  # the computed labels with their evidence, flat: {"trend": "flat", "period": 12, ...}
 Evidence = dict[str, float | int | list[int]]
