@@ -2,8 +2,8 @@ import json
 import random
 import sys
 
-import pytest
 import numpy as np
+import pytest
 
 from core import facts
 from core.features import extrema, noise, trend
