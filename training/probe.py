@@ -135,8 +135,7 @@ def label_mass(model, tokenizer, items: list[tuple[list[dict], str]], field: str
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         ids = tokenizer.encode(text + f'{{"{field}":"', add_special_tokens=False)
         logprobs, _ = read_decision(model, tokenizer, ids, [s + '"' for _, s in phrases], lead="")
-        mass = {label: math.log(sum(math.exp(lp) for (l, _), lp in zip(phrases, logprobs) if l == label))
-                for label in sentences}
+        mass = {label: sum(math.exp(lp) for (l, _), lp in zip(phrases, logprobs) if l == label) for label in sentences}
         likeliest = phrases[max(range(len(phrases)), key=logprobs.__getitem__)][0]
         counts = right.setdefault(truth, Counter())
         counts["count"] += 1
@@ -222,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     if not uses_added_tokens(style):
         raise SystemExit(f"{args.run} was trained on prompt style {style!r}; the probe reads students of added level "
                          "tokens ('levels', 'zones')")
+    if args.label_mass and dataset_stage.get("reading") == "scratchpad" and dataset_stage.get("reading_share", 0):
+        raise SystemExit("--label-mass scores the description right after the prompt; a scratchpad student "
+                         "writes its reading there first")
     student = args.student or str(run.path / "merged")
     tokenizer = AutoTokenizer.from_pretrained(student)
     model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation="eager").eval()
@@ -232,14 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         if dataset_stage.get("reading_share", 0) > 0 and args.readings > 0:
             result["reading"] = reading_probe(model, tokenizer, examples, args.readings,
                                               dataset_stage.get("reading", "extremes"))
-        if args.label_mass and dataset_stage.get("reading") == "scratchpad" and dataset_stage.get("reading_share", 0):
-            raise SystemExit("--label-mass scores the description right after the prompt; a scratchpad student "
-                             "writes its reading there first")
+        if args.label_mass:
+            real_world = run.read_jsonl("realworld_series.jsonl")
+            prompts = [build_messages(encode(r["values"], length=128).tokens, style) for r in real_world]
+            trained = run.read_jsonl("sft/train.jsonl")
         for field in args.label_mass:
-            items = [(build_messages(encode(r["values"], length=128).tokens, style), r["features"][field])
-                     for r in run.read_jsonl("realworld_series.jsonl")]
+            items = [(messages, r["features"][field]) for messages, r in zip(prompts, real_world)]
             result.setdefault("label_mass_real_world", {})[field] = label_mass(
-                model, tokenizer, items, field, sentences_by_label(run.read_jsonl("sft/train.jsonl"), field))
+                model, tokenizer, items, field, sentences_by_label(trained, field))
     except LevelTokensError as error:
         raise SystemExit(f"{student}: {error}") from None
     (run.path / "eval").mkdir(exist_ok=True)
