@@ -73,6 +73,10 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(start_server
     for thread in users:
         thread.start()
     try:
+        for _ in range(600):  # under load: a request served before the switch (LoRA's switch is quicker than a request)
+            if outcomes:
+                break
+            stop.wait(0.2)
         r = httpx.post(f"{server.url}/admin/adapters/activate", json={"adapter": "student/v2"}, headers=KEY, timeout=600)
         assert r.status_code == 200, r.text
         assert r.json()["active"]["name"] == "zeroed"
