@@ -13,7 +13,10 @@ import sys
 from collections import Counter
 from itertools import pairwise
 
+import numpy as np
+
 from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
+from core.features.noise import noise_label
 from core.features.trend import edge_points
 from core.prompt import PROMPT_STYLES, build_messages
 from core.schema import PAPER_FIELDS, SCRATCHPAD, description_model, render_target
@@ -22,7 +25,7 @@ from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
-READING_KINDS = ("extremes", "all", "split", "scratchpad")
+READING_KINDS = ("extremes", "all", "rule", "split", "scratchpad")
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
@@ -173,23 +176,35 @@ def reading_answer(levels: list[int]) -> str:
     return f"lowest {tenths['lowest']}, highest {tenths['highest']}"
 
 
-def edges_and_step(levels: list[int]) -> str:
-    """'start 23, end 71, step 4': the mean level of the edges the trend rule compares and the mean absolute step."""
+def edge_means(levels: list[int]) -> str:
+    """'start 23, end 71': the mean level of the edges the trend rule compares."""
     k = edge_points(len(levels))
-    start, end = round(sum(levels[:k]) / k), round(sum(levels[-k:]) / k)
+    return f"start {round(sum(levels[:k]) / k)}, end {round(sum(levels[-k:]) / k)}"
+
+
+def edges_and_step(levels: list[int]) -> str:
+    """'start 23, end 71, step 4': the edge means and the mean absolute step."""
     step = round(sum(abs(b - a) for a, b in pairwise(levels)) / max(1, len(levels) - 1))
-    return f"start {start}, end {end}, step {step}"
+    return f"{edge_means(levels)}, step {step}"
 
 
-def full_reading(levels: list[int], highest_first: bool) -> tuple[str, str]:
+def edges_and_residual(levels: list[int]) -> str:
+    """'start 23, end 71, noise 7': the edge means and, in place of the mean step, the quantity the noise rule
+    thresholds (the RMS of the residual of a cubic fit, here of the levels; low below 2, high above 12)."""
+    return f"{edge_means(levels)}, noise {round(noise_label(np.asarray(levels, dtype=np.float64))[1])}"
+
+
+def full_reading(levels: list[int], highest_first: bool, residual: bool = False) -> tuple[str, str]:
     """A question and its answer on every quantity a rule reads: the tenths of the extremes (in the asked order), the
-    mean level of the edges the trend rule compares, the mean step from point to point (what noise moves), e.g.
-    'highest 0, lowest 6, start 23, end 71, step 4'."""
+    mean level of the edges the trend rule compares, the mean step from point to point (what noise moves) or, with
+    `residual`, the noise rule's own residual RMS, e.g. 'highest 0, lowest 6, start 23, end 71, step 4'."""
     tenths = extreme_tenths(levels)
     order = ("highest", "lowest") if highest_first else ("lowest", "highest")
+    spread = "how far it strays from a smooth curve" if residual else "its mean step"
     question = (f"In which tenth (0-9) are its {order[0]} and {order[1]} level, what is its mean level at the start "
-                "and at the end, and its mean step?")
-    return question, f"{order[0]} {tenths[order[0]]}, {order[1]} {tenths[order[1]]}, {edges_and_step(levels)}"
+                f"and at the end, and {spread}?")
+    quantities = edges_and_residual(levels) if residual else edges_and_step(levels)
+    return question, f"{order[0]} {tenths[order[0]]}, {order[1]} {tenths[order[1]]}, {quantities}"
 
 
 def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
@@ -216,7 +231,8 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     """The examples with `share` of them (chosen by id) followed by a second turn that asks what a rule reads,
     finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
-    those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'split': the
+    those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'rule': the
+    same with the noise rule's residual RMS in place of the mean step; 'split': the
     same as three turns, each extreme asked alone; 'scratchpad': no turn, the full reading written first in the
     answer itself (every split; the service asks for it and drops it). The service never asks a turn; the
     description turn is unchanged."""
@@ -233,8 +249,8 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
         if kind == "split":
             out.append({**e, "reading": split_reading(e["levels"], highest_first)})
             continue
-        if kind == "all":
-            question, answer = full_reading(e["levels"], highest_first)
+        if kind in ("all", "rule"):
+            question, answer = full_reading(e["levels"], highest_first, residual=kind == "rule")
         else:
             question, answer = READING_QUESTION, reading_answer(e["levels"])
         out.append({**e, "reading": {"question": question, "answer": answer}})
@@ -265,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                              "and the highest level lie); loss weight: finetune's reading_weight")
     parser.add_argument("--reading", choices=READING_KINDS, default="extremes",
                         help="what the reading turn asks: extremes (the tenths of the lowest and highest level) or "
-                             "all (those, the mean level at start and end, the mean step) or split (the same in three turns, each "
+                             "all (those, the mean level at start and end, the mean step) or rule (the same with the noise rule's "
+                             "residual RMS in place of the step) or split (the same in three turns, each "
                              "extreme alone) or scratchpad (the full reading first in the answer, every split)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")

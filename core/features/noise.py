@@ -22,10 +22,13 @@ TAILS = {
     "medium": "noticeable fluctuations throughout the series",
     "high": "significant fluctuations throughout the series",
 }
-# The same frames for every level, so the level word is the token that decides it (see trend.FRAMES).
+# The same frames for every level, so the level word is the token that decides it (see trend.FRAMES). The first
+# (canonical) frame carries the tail: the real teacher's most frequent noise sentence is "The noise intensity is
+# medium, with noticeable fluctuations throughout the series." (a student stating the teacher's labels in the
+# canonical frames: cosine .953 to the teacher without the tail, .965 with it; docs/training.md, 2026-12-05).
 PHRASINGS = {
-    label: [f"The noise intensity is {label}.", f"The noise intensity in the time series is {label}.",
-            f"The noise intensity is {label}, with {tail}."]
+    label: [f"The noise intensity is {label}, with {tail}.", f"The noise intensity is {label}.",
+            f"The noise intensity in the time series is {label}."]
     for label, tail in TAILS.items()
 }
 

@@ -138,3 +138,16 @@ def test_the_style_metric_compares_a_scratchpad_students_sentences_without_its_r
     sentences = " ".join(json.loads(TARGET).values())
     assert reference_text(TARGET) == sentences
     assert reference_text('{"reading":"highest 3, lowest 8, start 10, end 0, step 27",' + TARGET[1:]) == sentences
+
+
+def test_the_rule_reading_states_the_noise_rules_residual_rms_in_place_of_the_mean_step():
+    ramp = list(range(0, 128))
+    question, answer = dataset.full_reading(ramp, highest_first=True, residual=True)
+    assert answer == "highest 9, lowest 0, start 10, end 118, noise 0"  # a line is its own cubic fit
+    assert "smooth curve" in question and "step" not in question
+    zigzag = [40 if i % 2 else 60 for i in range(128)]  # ±10 around 50: residual RMS 10, medium noise
+    assert dataset.full_reading(zigzag, highest_first=False, residual=True)[1] == (
+        "lowest 0, highest 0, start 50, end 50, noise 10")
+    examples = [{"id": f"s{i}", "levels": zigzag, "target": TARGET} for i in range(20)]
+    assert all(e["reading"]["answer"].endswith("noise 10") for e in dataset.reading_turns(examples, 1.0, 0, "rule"))
+    assert dataset.full_reading(ramp, highest_first=True)[1].endswith("step 1")  # 'all' unchanged

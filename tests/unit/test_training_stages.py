@@ -160,6 +160,10 @@ def test_rule_teacher_mostly_speaks_in_the_canonical_voice():
     share = trends.count(trend.PHRASINGS["increasing"][0]) / len(trends)
     assert 0.6 < share < 0.8
     assert len(set(trends)) == len(trend.PHRASINGS["increasing"])
+    noises = [teachers.rule_description(features, rng).noise for _ in range(400)]
+    assert 0.6 < noises.count(noise.PHRASINGS["low"][0]) / len(noises) < 0.8
+    # the real teacher's most frequent noise sentence, word for word: the canonical frame keeps its tail
+    assert noise.PHRASINGS["medium"][0] == "The noise intensity is medium, with noticeable fluctuations throughout the series."
 
 
 def companion_row(levels, output):

@@ -5,12 +5,15 @@
 # train19: RUN=runs/train19 READING=all WEIGHT=2 NAME=reading-all docs/training/reading/run.sh runs/train17
 # train21: the same as train19 with the rule teacher's answers written again in the current phrasings (ANNOTATE=1):
 # RUN=runs/train21 READING=all WEIGHT=2 NAME=parallel ANNOTATE=1 docs/training/reading/run.sh runs/train17
-# Usage: [RUN=..] [READING=extremes|all|split|scratchpad] [WEIGHT=..] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train23: train21's data and steps with the label words weighing 3 (LABEL_WEIGHT, finetune's label_weight):
+# RUN=runs/train23 READING=all WEIGHT=2 LABEL_WEIGHT=3 NAME=label-weight docs/training/reading/run.sh runs/train21
+# Usage: [RUN=..] [READING=extremes|all|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
 PY=.venv/bin/python
 RUN=${RUN:-runs/train18} READING=${READING:-extremes} WEIGHT=${WEIGHT:-5} NAME=${NAME:-reading} ANNOTATE=${ANNOTATE:-0}
+LABEL_WEIGHT=${LABEL_WEIGHT:-1}
 mkdir -p "$RUN"
 cp "$SOURCE"/{series,ood_series,realworld_series}.jsonl "$RUN"/
 [ "$ANNOTATE" = 1 ] || cp "$SOURCE"/{annotations,checked,teacher,checked_teacher}.jsonl "$SOURCE"/factcheck_*.json "$RUN"/
@@ -30,7 +33,7 @@ fi
 $PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size 2600 --draw pairs \
   --balance 0.5 --prompt-style levels --reading-share 1.0 --reading "$READING"
 $PY -m training.finetune --run "$RUN" --config training/configs/smollm2-135m.yaml \
-  --set prompt_style=levels reading_weight="$WEIGHT"
+  --set prompt_style=levels reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT"
 $PY -m training.merge --run "$RUN"
 $PY -m training.evaluate --run "$RUN" --limit 240 --no-base
 $PY -m training.merge --run "$RUN" --no-merge --ship "models/adapters/smollm2-135m-$NAME"
