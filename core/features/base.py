@@ -69,6 +69,12 @@ class Feature:
         return {key: evidence[key] for key in (self.evidence or {}).get(name, ()) if key in evidence}
 
 
+def article_before(words: str) -> str:
+    """A regex of the article before a label word (one word between allowed): in frames shared by all labels ("a
+    decreasing" / "no clear"), the article is the token that decides the label, so training must weigh it too."""
+    return rf"\ban?\b(?= (?:\w+ )?(?:{words}))"
+
+
 def first_listed(text: str, patterns: Mapping[str, str]) -> str | None:
     """The first label, in the patterns' order of priority, whose pattern occurs in the (lowered) text."""
     return next((label for label, pattern in patterns.items() if re.search(pattern, text)), None)

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.signal import find_peaks
 from statsmodels.tsa.stattools import acf
 
-from core.features.base import Feature, Labels, SeriesView, first_listed, pick
+from core.features.base import Feature, Labels, SeriesView, article_before, first_listed, pick
 from core.features.noise import cubic_basis
 from core.features.shift import level_shift
 
@@ -109,5 +109,5 @@ FEATURE = Feature(
     constant_fact="The series is constant, so it has no seasonality.",
     read=lambda sentence: {"seasonality": read_seasonality(sentence)}, phrase=phrase, instruction="seasonality",
     evidence={"seasonality": ("period", "seasonal_acf")}, durations=("period",),
-    label_words=(r"\bno\b", SEASONALITY_WORDS["seasonal"]),
+    label_words=(r"\bno\b", SEASONALITY_WORDS["seasonal"], article_before(SEASONALITY_WORDS["seasonal"])),
 )

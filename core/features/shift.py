@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 import ruptures
 
-from core.features.base import MAD_TO_SIGMA, Feature, Labels, SeriesView, first_listed, pick
+from core.features.base import MAD_TO_SIGMA, Feature, Labels, SeriesView, article_before, first_listed, pick
 from core.features.extrema import position_label
 
 WINDOW_SHARE = 1 / 16  # each side's line is fitted on this share of the series
@@ -116,5 +116,5 @@ FEATURE = Feature(
     constant_fact="The series is constant, so its level never shifts.",
     read=lambda sentence: {"shift": read_shift(sentence)}, phrase=phrase, instruction="level shift",
     evidence={"shift": ("shift_index", "shift_size")}, positions=("shift_index",),
-    label_words=(r"\bno\b", r"\b(?:up|upward|down|downward)\b"),
+    label_words=(r"\bno\b", r"\b(?:up|upward|down|downward)\b", article_before(r"\b(?:upward|downward)\b")),
 )

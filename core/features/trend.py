@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from core.features.base import REFERENCE_LENGTH, Feature, Labels, SeriesView, as_columns, pick
+from core.features.base import REFERENCE_LENGTH, Feature, Labels, SeriesView, article_before, as_columns, pick
 
 EDGE_POINTS = 20  # mean of the first/last 20 of 128 points
 TREND_DELTA = 3.0  # on the 0–99 scale
@@ -100,5 +100,5 @@ FEATURE = Feature(
     constant_fact="The series is constant: no trend, it stays flat.",
     read=lambda sentence: {"trend": read_trend(sentence)}, phrase=phrase, instruction="trend",
     evidence={"trend": ("trend_delta", "trend_change")},
-    label_words=(*FLAT_PATTERNS, *TREND_WORDS.values()),
+    label_words=(*FLAT_PATTERNS, *TREND_WORDS.values(), *(article_before(w) for w in TREND_WORDS.values())),
 )

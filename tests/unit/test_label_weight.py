@@ -13,7 +13,9 @@ TARGET = ('{"trend":"The series shows a generally increasing trend.","noise":"Th
 
 def test_label_words_are_the_readers_vocabulary_not_the_keys():
     words = [TARGET[a:b] for a, b in label_word_spans(TARGET)]
-    assert words == ["increasing", "medium", "end", "beginning"]  # not "trend" (the key) nor "extrema"
+    # not "trend" (the key) nor "extrema"; the article too, the token that parts "a (generally) increasing" from
+    # "no clear" in shared frames
+    assert words == ["a", "increasing", "medium", "end", "beginning"]
     assert [s[a:b] for s in ["No clear trend; it fluctuates around 3."] for a, b in label_word_spans(s)][0] \
         == "No clear trend"
 
@@ -28,7 +30,7 @@ def test_only_the_tokens_of_label_words_weigh_more(tokenizer):
     ids, labels, weights = tokenize_example(tokenizer, example, label_weight=5.0)
     assert len(ids) == len(labels) == len(weights)
     heavy = tokenizer.decode([i for i, w in zip(ids, weights) if w == 5.0])
-    assert heavy.split() == ["increasing", "medium", "end", "beginning"]
+    assert heavy.split() == ["a", "increasing", "medium", "end", "beginning"]
     assert all(w == 0.0 for label, w in zip(labels, weights) if label == -100)  # the prompt weighs nothing
     plain = tokenize_example(tokenizer, example)
     assert plain[0] == ids and plain[1] == labels and set(plain[2]) == {0.0, 1.0}
