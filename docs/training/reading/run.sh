@@ -10,13 +10,15 @@
 # RUN=runs/train23 READING=all WEIGHT=2 LABEL_WEIGHT=3 NAME=label-weight docs/training/reading/run.sh runs/train21
 # train24: the noise rule's residual RMS in the reading, the canonical noise frame with the teacher's tail:
 # RUN=runs/train24 READING=rule WEIGHT=2 NAME=rule-reading ANNOTATE=1 docs/training/reading/run.sh runs/train21
-# Usage: [RUN=..] [READING=extremes|all|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# Next (not run): train21's recipe on the compact prompt, which reads noise better at equal data (train12 vs train10):
+# RUN=runs/train25 READING=all WEIGHT=2 PROMPT=compact NAME=compact-reading docs/training/reading/run.sh runs/train21
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
 PY=.venv/bin/python
 RUN=${RUN:-runs/train18} READING=${READING:-extremes} WEIGHT=${WEIGHT:-5} NAME=${NAME:-reading} ANNOTATE=${ANNOTATE:-0}
-LABEL_WEIGHT=${LABEL_WEIGHT:-1}
+LABEL_WEIGHT=${LABEL_WEIGHT:-1} PROMPT=${PROMPT:-levels}
 mkdir -p "$RUN"
 cp "$SOURCE"/{series,ood_series,realworld_series}.jsonl "$RUN"/
 [ "$ANNOTATE" = 1 ] || cp "$SOURCE"/{annotations,checked,teacher,checked_teacher}.jsonl "$SOURCE"/factcheck_*.json "$RUN"/
@@ -34,9 +36,9 @@ if [ "$ANNOTATE" = 1 ]; then
   $PY -m training.factcheck --run "$RUN" --source teacher.jsonl --out checked_teacher.jsonl
 fi
 $PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size 2600 --draw pairs \
-  --balance 0.5 --prompt-style levels --reading-share 1.0 --reading "$READING"
+  --balance 0.5 --prompt-style "$PROMPT" --reading-share 1.0 --reading "$READING"
 $PY -m training.finetune --run "$RUN" --config training/configs/smollm2-135m.yaml \
-  --set prompt_style=levels reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT"
+  --set prompt_style="$PROMPT" reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT"
 $PY -m training.merge --run "$RUN"
 $PY -m training.evaluate --run "$RUN" --limit 240 --no-base
 $PY -m training.merge --run "$RUN" --no-merge --ship "models/adapters/smollm2-135m-$NAME"
