@@ -7,7 +7,7 @@
 # RUN=runs/train21 READING=all WEIGHT=2 NAME=parallel ANNOTATE=1 docs/training/reading/run.sh runs/train17
 # train23: train21's data and steps with the label words weighing 3 (LABEL_WEIGHT, finetune's label_weight; run
 # before the label words included the deciding article, commit ff0c4da):
-# RUN=runs/train23 READING=all WEIGHT=2 LABEL_WEIGHT=3 NAME=label-weight docs/training/reading/run.sh runs/train21
+# RUN=runs/train23 READING=all WEIGHT=2 LABEL_WEIGHT=3 NAME=label-weight-3 docs/training/reading/run.sh runs/train21
 # train24: the noise rule's residual RMS in the reading, the canonical noise frame with the teacher's tail:
 # RUN=runs/train24 READING=rule WEIGHT=2 NAME=rule-reading ANNOTATE=1 docs/training/reading/run.sh runs/train21
 # Next (not run): train21's recipe on the compact prompt, which reads noise better at equal data (train12 vs train10):
