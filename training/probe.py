@@ -144,6 +144,16 @@ def label_mass(model, tokenizer, items: list[tuple[list[dict], str]], field: str
     return {truth: dict(counts) for truth, counts in sorted(right.items())}
 
 
+def real_world_label_mass(model, tokenizer, run: RunDir, fields: list[str], style: str) -> dict:
+    """label_mass of each field on the run's real-world series, over the sentences its training set stated."""
+    real_world = list(run.read_jsonl("realworld_series.jsonl"))  # read once, used for every field
+    prompts = [build_messages(encode(r["values"], length=128).tokens, style) for r in real_world]
+    trained = list(run.read_jsonl("sft/train.jsonl"))
+    return {field: label_mass(model, tokenizer, [(messages, r["features"][field]) for messages, r in
+                                                 zip(prompts, real_world)], field, sentences_by_label(trained, field))
+            for field in fields}
+
+
 def named_numbers(question: str, answer: str) -> dict[str, int]:
     """The quantities a reading states ('lowest 6, start 23' → lowest 6, start 23); a bare digit answers the one
     extreme its question names."""
@@ -235,13 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             result["reading"] = reading_probe(model, tokenizer, examples, args.readings,
                                               dataset_stage.get("reading", "extremes"))
         if args.label_mass:
-            real_world = run.read_jsonl("realworld_series.jsonl")
-            prompts = [build_messages(encode(r["values"], length=128).tokens, style) for r in real_world]
-            trained = run.read_jsonl("sft/train.jsonl")
-        for field in args.label_mass:
-            items = [(messages, r["features"][field]) for messages, r in zip(prompts, real_world)]
-            result.setdefault("label_mass_real_world", {})[field] = label_mass(
-                model, tokenizer, items, field, sentences_by_label(trained, field))
+            result["label_mass_real_world"] = real_world_label_mass(model, tokenizer, run, args.label_mass, style)
     except LevelTokensError as error:
         raise SystemExit(f"{student}: {error}") from None
     (run.path / "eval").mkdir(exist_ok=True)

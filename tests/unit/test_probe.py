@@ -132,3 +132,28 @@ def test_label_mass_sums_a_labels_sentences_where_the_likeliest_single_sentence_
                                     {"a": ["A one."], "b": ["B one.", "B two."]})
     assert found == {"a": {"count": 1, "by_mass": 0, "by_likeliest_sentence": 1},
                      "b": {"count": 1, "by_mass": 1, "by_likeliest_sentence": 0}}
+
+
+def test_real_world_label_mass_scores_every_real_series_for_every_field_asked(tmp_path):
+    import json
+
+    from core.level_tokens import add_level_tokens
+    from training.probe import real_world_label_mass
+    from training.rundir import RunDir
+
+    tokenizer = load_smollm2_tokenizer()
+    add_level_tokens(tokenizer, "levels")
+    model = tiny_llama(tokenizer)
+    labels = [("increasing", "low"), ("flat", "medium"), ("decreasing", "high")]
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "realworld_series.jsonl").write_text("".join(
+        json.dumps({"values": [float(i % 7) for i in range(64)], "features": {"trend": t, "noise": n}}) + "\n"
+        for t, n in labels))
+    (tmp_path / "sft" / "train.jsonl").write_text("".join(
+        json.dumps({"teacher": "rules", "features": {"trend": t, "noise": n},
+                    "target": json.dumps({"trend": f"The series is {t}.", "noise": f"The noise is {n}."})}) + "\n"
+        for t, n in labels))
+    found = real_world_label_mass(model, tokenizer, RunDir(tmp_path), ["trend", "noise"], "levels")
+    # the real-world records were a generator once: the second pass over them scored nothing ({} for every field)
+    assert {field: {label: counts["count"] for label, counts in per_label.items()} for field, per_label in found.items()} \
+        == {"trend": {"decreasing": 1, "flat": 1, "increasing": 1}, "noise": {"high": 1, "low": 1, "medium": 1}}
