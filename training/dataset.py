@@ -232,10 +232,9 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
     those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'rule': the
-    same with the noise rule's residual RMS in place of the mean step; 'split': the
-    same as three turns, each extreme asked alone; 'scratchpad': no turn, the full reading written first in the
-    answer itself (every split; the service asks for it and drops it). The service never asks a turn; the
-    description turn is unchanged."""
+    same with the noise rule's residual RMS in place of the mean step; 'split': the same as three turns, each
+    extreme asked alone; 'scratchpad': no turn, the full reading written first in the answer itself (every split;
+    the service asks for it and drops it). The service never asks a turn; the description turn is unchanged."""
     if share <= 0:
         return examples
     if kind == "scratchpad":

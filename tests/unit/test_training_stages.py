@@ -116,15 +116,18 @@ def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
                     assert facts.read_extrema(sentence) == (max_label, min_label), sentence
 
 
+def first_difference(ids: dict[str, list[int]], key: str) -> int:
+    """The first token index at which ids[key] differs from another entry's ids."""
+    return next(i for i, token in enumerate(ids[key]) if any(other[i] != token for other in ids.values()))
+
+
 def test_the_zone_word_is_the_first_token_of_a_place_that_decides_the_zone(smollm2_tokenizer):
     tokenizer = smollm2_tokenizer
     for places in (extrema.MAX_PLACE, extrema.MIN_PLACE):
         for variant in range(2):
             ids = {zone: tokenizer.encode(" " + options[variant], add_special_tokens=False)
                    for zone, options in places.items()}
-            decides = {zone: next(i for i, token in enumerate(ids[zone])
-                                  if any(other[i] != token for other in ids.values()))
-                       for zone in ids}
+            decides = {zone: first_difference(ids, zone) for zone in ids}
             zone_word = {zone: tokenizer.decode(ids[zone][decides[zone]]).strip() for zone in ids}
             assert zone_word == {zone: zone for zone in extrema.POSITIONS}, places
 
@@ -140,8 +143,7 @@ def test_every_label_is_phrased_in_the_same_frames_up_to_the_token_that_decides_
                  for label in labels for frame, text in enumerate(module.PHRASINGS[label])}
     for frame in range(frames.pop()):
         ids = {label: sentences[label, frame] for label in labels}
-        decides = {next(i for i, token in enumerate(ids[label]) if any(other[i] != token for other in ids.values()))
-                   for label in ids}
+        decides = {first_difference(ids, label) for label in ids}
         assert len(decides) == 1, frame  # the labels part at one token, not earlier for some
         at = decides.pop()
         assert len({ids[label][at] for label in labels}) == len(labels), frame  # and that token names the label
@@ -165,7 +167,7 @@ def test_the_token_that_decides_a_label_is_one_that_label_weight_weighs(smollm2_
         encoded = {label: smollm2_tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
                    for label, text in texts.items()}
         ids = {label: e["input_ids"] for label, e in encoded.items()}
-        at = next(i for i, token in enumerate(ids[labels[0]]) if any(other[i] != token for other in ids.values()))
+        at = first_difference(ids, labels[0])
         for label in labels:
             start, end = encoded[label]["offset_mapping"][at]
             spans = facts.label_word_spans(texts[label], (feature.field,))

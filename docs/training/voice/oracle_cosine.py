@@ -15,20 +15,15 @@ from sentence_transformers import SentenceTransformer
 
 from core import facts
 from core.features import extrema, noise, trend
+from core.schema import description_model
 
 
 def teacher_records(path: str) -> list[tuple[str, dict]]:
     """(the teacher's three sentences joined, the labels they state) for every record stating all four."""
-    out = []
     with open(path) as f:
         rows = [json.loads(json.loads(line)["output"]) for line in f]
-    for description in rows:
-        labels = {}
-        for feature in facts.active_features(tuple(description)):
-            labels.update(feature.read(description[feature.field]))
-        if all(labels.get(name) for name in ("trend", "noise", "max", "min")):
-            out.append((" ".join(description.values()), labels))
-    return out
+    stated = [(" ".join(d.values()), facts.read_labels(description_model(tuple(d)).model_validate(d))) for d in rows]
+    return [(text, labels) for text, labels in stated if all(labels.values())]
 
 
 def main() -> None:
