@@ -13,6 +13,11 @@ LEVEL_TOKENS = tuple(f"<L{level:02d}>" for level in range(100))
 ZONE_LETTERS = {"beginning": "B", "middle": "M", "end": "E"}
 ZONE_TOKENS = tuple(f"<{ZONE_LETTERS[zone]}{level:02d}>" for zone in POSITIONS for level in range(100))
 ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS}
+# How the level rows start: on the digits only, or with levels 00 and 99 also near the answer's words for them, so
+# that a head matching "minimum" in the answer has a row in the prompt to find (the max's head grew from a weak one;
+# the min had none, docs/training.md).
+LEVEL_INITS = ("digits", "words")
+EXTREME_WORDS = ("minimum", "maximum")
 
 
 def uses_added_tokens(style: str | None) -> bool:
@@ -68,19 +73,25 @@ def digit_ids(tokenizer) -> list[int]:
     return [i[0] for i in ids]
 
 
-def initial_level_embeddings(digits, spread: float = 1.0):
+def initial_level_embeddings(digits, spread: float = 1.0, extremes=None, share: float = 1.0):
     """Starting rows for levels 00–99: the tens digit's embedding plus half the units digit's (so neighbours differ
     as '07' differs from '08'), and the two extremes pushed apart along their difference, so that level 00 and
-    level 99 (the global min and max, after rescaling) are unmistakable."""
+    level 99 (the global min and max, after rescaling) are unmistakable. With `extremes` (the rows of the words for
+    the min and the max), level 00 and level 99 also carry `share` of those words, at the digits' norm."""
     import torch
 
     digits = digits.float()
     tens, units = torch.arange(100) // 10, torch.arange(100) % 10
     rows = digits[tens] + 0.5 * digits[units]
-    rows = rows / rows.norm(dim=1, keepdim=True) * digits.norm(dim=1).mean()
+    norm = digits.norm(dim=1).mean()
+    rows = rows / rows.norm(dim=1, keepdim=True) * norm
     apart = rows[99] - rows[0]
     rows[99] += spread * apart
     rows[0] -= spread * apart
+    if extremes is not None:
+        words = extremes.float() / extremes.float().norm(dim=1, keepdim=True) * norm
+        rows[0] += share * words[0]
+        rows[99] += share * words[1]
     return rows
 
 
@@ -97,10 +108,17 @@ def initial_zone_embeddings(digits, zone_words, share: float = 0.5):
     return rows / rows.norm(dim=1, keepdim=True) * levels.norm(dim=1, keepdim=True).repeat(len(zone_words), 1)
 
 
-def prepare_model_for_levels(model, tokenizer, style: str = "levels") -> list[int]:
+def extreme_word_ids(tokenizer) -> list[int]:
+    """The first token of ' minimum' and ' maximum': the words the answer uses where it places level 00 and 99."""
+    return [tokenizer.encode(f" {word}", add_special_tokens=False)[0] for word in EXTREME_WORDS]
+
+
+def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str = "digits") -> list[int]:
     """Add the style's tokens, grow the embedding matrix only where the ids go past it (Qwen2.5 has spare rows beyond
-    its 151,665 ids, enough for 'levels' but not for 'zones'; SmolLM2 has none) and initialise the rows; a tied
-    output layer shares them."""
+    its 151,665 ids, enough for 'levels' but not for 'zones'; SmolLM2 has none) and initialise the rows (init
+    'words': levels 00 and 99 also start near the words 'minimum' and 'maximum'); a tied output layer shares them."""
+    if init not in LEVEL_INITS:
+        raise LevelTokensError(f"unknown level init {init!r}; known: {', '.join(LEVEL_INITS)}")
     import torch
 
     ids = add_level_tokens(tokenizer, style)
@@ -109,8 +127,9 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels") -> list[in
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
         digits = weight[digit_ids(tokenizer)]
+        extremes = weight[extreme_word_ids(tokenizer)] if init == "words" else None
         rows = (initial_zone_embeddings(digits, weight[zone_word_ids(tokenizer)]) if style == "zones"
-                else initial_level_embeddings(digits))
+                else initial_level_embeddings(digits, extremes=extremes))
         weight[ids] = rows.to(weight.dtype)
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():

@@ -48,6 +48,7 @@ class FinetuneConfig:
     seed: int = 0
     label_weight: float = 1.0  # loss weight of the answer tokens that state a label (facts.label_word_spans); 1: plain
     reading_weight: float = 1.0  # loss weight of the digits a reading turn answers (training.dataset.reading_turns)
+    level_init: str = "digits"  # added level rows start on the digits, or also near 'minimum'/'maximum' (words)
     checkpoint_every: int = 50
     log_every: int = 5
 
@@ -229,7 +230,7 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
                          f"{config.prompt_style!r}; rebuild it or pass --set prompt_style={dataset_style}")
     dtype = cpu_dtype(config.dtype, on_cpu=not torch.cuda.is_available())
     model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, torch_dtype_name(dtype)))
-    level_ids = (prepare_model_for_levels(model, tokenizer, config.prompt_style)
+    level_ids = (prepare_model_for_levels(model, tokenizer, config.prompt_style, config.level_init)
                  if uses_added_tokens(config.prompt_style) else None)
     train = [tokenize_example(tokenizer, e, config.label_weight, config.reading_weight)
              for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]

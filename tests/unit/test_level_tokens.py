@@ -12,6 +12,7 @@ from core.level_tokens import (
     LevelTokensError,
     add_level_tokens,
     check_student,
+    extreme_word_ids,
     level_token_ids,
     prepare_model_for_levels,
 )
@@ -86,6 +87,23 @@ def test_new_rows_are_ordered_the_extremes_apart_and_the_tied_head_shares_them(s
     gaps = (rows[1:] - rows[:-1]).norm(dim=1)
     assert gaps.min() > 0  # no two neighbouring levels alike
     assert (rows[99] - rows[0]).norm() > 2 * gaps.max()
+
+
+def test_words_init_starts_level_00_and_99_near_minimum_and_maximum_and_keeps_the_order(smollm2_tokenizer):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    digits_model, words_model = tiny_tied_llama(), tiny_tied_llama()
+    ids = prepare_model_for_levels(digits_model, tokenizer)
+    assert prepare_model_for_levels(words_model, tokenizer, init="words") == ids
+    weight = words_model.get_input_embeddings().weight.detach()
+    minimum, maximum = weight[extreme_word_ids(tokenizer)]
+    on_digits, on_words = digits_model.get_input_embeddings().weight.detach()[ids], weight[ids]
+    cosine = torch.nn.functional.cosine_similarity
+    assert cosine(on_words[0], minimum, dim=0) > cosine(on_digits[0], minimum, dim=0) + 0.2
+    assert cosine(on_words[99], maximum, dim=0) > cosine(on_digits[99], maximum, dim=0) + 0.2
+    assert cosine(on_words[0], minimum, dim=0) > cosine(on_words[0], maximum, dim=0)
+    assert torch.equal(on_words[1:99], on_digits[1:99])  # only the extremes move
+    with pytest.raises(LevelTokensError, match="unknown level init"):
+        prepare_model_for_levels(tiny_tied_llama(), tokenizer, init="random")
 
 
 def test_trainable_tokens_train_the_level_rows_and_merge_into_a_served_model(tmp_path, smollm2_tokenizer):

@@ -10,15 +10,17 @@
 # RUN=runs/train23 READING=all WEIGHT=2 LABEL_WEIGHT=3 NAME=label-weight-3 docs/training/reading/run.sh runs/train21
 # train24: the noise rule's residual RMS in the reading, the canonical noise frame with the teacher's tail:
 # RUN=runs/train24 READING=rule WEIGHT=2 NAME=rule-reading ANNOTATE=1 docs/training/reading/run.sh runs/train21
-# Next (not run): train21's recipe on the compact prompt, which reads noise better at equal data (train12 vs train10):
+# train25: train21's recipe on the compact prompt, which reads noise better at equal data (train12 vs train10):
 # RUN=runs/train25 READING=all WEIGHT=2 PROMPT=compact NAME=compact-reading docs/training/reading/run.sh runs/train21
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train26: train21 with levels 00 and 99 starting near the words 'minimum' and 'maximum' (finetune level_init=words):
+# RUN=runs/train26 READING=all WEIGHT=2 INIT=words NAME=words-init docs/training/reading/run.sh runs/train21
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
 PY=.venv/bin/python
 RUN=${RUN:-runs/train18} READING=${READING:-extremes} WEIGHT=${WEIGHT:-5} NAME=${NAME:-reading} ANNOTATE=${ANNOTATE:-0}
-LABEL_WEIGHT=${LABEL_WEIGHT:-1} PROMPT=${PROMPT:-levels}
+LABEL_WEIGHT=${LABEL_WEIGHT:-1} PROMPT=${PROMPT:-levels} INIT=${INIT:-digits}
 mkdir -p "$RUN"
 cp "$SOURCE"/{series,ood_series,realworld_series}.jsonl "$RUN"/
 [ "$ANNOTATE" = 1 ] || cp "$SOURCE"/{annotations,checked,teacher,checked_teacher}.jsonl "$SOURCE"/factcheck_*.json "$RUN"/
@@ -38,7 +40,7 @@ fi
 $PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size 2600 --draw pairs \
   --balance 0.5 --prompt-style "$PROMPT" --reading-share 1.0 --reading "$READING"
 $PY -m training.finetune --run "$RUN" --config training/configs/smollm2-135m.yaml \
-  --set prompt_style="$PROMPT" reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT"
+  --set prompt_style="$PROMPT" reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT" level_init="$INIT"
 $PY -m training.merge --run "$RUN"
 $PY -m training.evaluate --run "$RUN" --limit 240 --no-base
 $PY -m training.merge --run "$RUN" --no-merge --ship "models/adapters/smollm2-135m-$NAME"
