@@ -73,11 +73,11 @@ def digit_ids(tokenizer) -> list[int]:
     return [i[0] for i in ids]
 
 
-def initial_level_embeddings(digits, spread: float = 1.0, extremes=None, share: float = 1.0):
+def initial_level_embeddings(digits, spread: float = 1.0, extremes=None, share: float = 0.5):
     """Starting rows for levels 00–99: the tens digit's embedding plus half the units digit's (so neighbours differ
     as '07' differs from '08'), and the two extremes pushed apart along their difference, so that level 00 and
     level 99 (the global min and max, after rescaling) are unmistakable. With `extremes` (the rows of the words for
-    the min and the max), level 00 and level 99 also carry `share` of those words, at the digits' norm."""
+    the min and the max, centred), level 00 and level 99 also carry `share` of those words, at the digits' norm."""
     import torch
 
     digits = digits.float()
@@ -127,7 +127,10 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
         digits = weight[digit_ids(tokenizer)]
-        extremes = weight[extreme_word_ids(tokenizer)] if init == "words" else None
+        # Centred on the vocabulary's mean row: the part every row shares would, through SmolLM2's tied output
+        # layer, raise these two tokens' logits everywhere (start loss 13.2 uncentred at share 1, 3.64 centred at
+        # 0.5, 3.28 on the digits alone; docs/training.md).
+        extremes = weight[extreme_word_ids(tokenizer)] - weight[: min(ids)].mean(dim=0) if init == "words" else None
         rows = (initial_zone_embeddings(digits, weight[zone_word_ids(tokenizer)]) if style == "zones"
                 else initial_level_embeddings(digits, extremes=extremes))
         weight[ids] = rows.to(weight.dtype)

@@ -100,10 +100,36 @@ def test_words_init_starts_level_00_and_99_near_minimum_and_maximum_and_keeps_th
     cosine = torch.nn.functional.cosine_similarity
     assert cosine(on_words[0], minimum, dim=0) > cosine(on_digits[0], minimum, dim=0) + 0.2
     assert cosine(on_words[99], maximum, dim=0) > cosine(on_digits[99], maximum, dim=0) + 0.2
-    assert cosine(on_words[0], minimum, dim=0) > cosine(on_words[0], maximum, dim=0)
     assert torch.equal(on_words[1:99], on_digits[1:99])  # only the extremes move
+    mean = weight[: ids[0]].mean(dim=0)
+    assert cosine(on_words[0] - on_digits[0], minimum - mean, dim=0) > 0.99  # what moves level 00 is 'minimum'
+    assert cosine(on_words[99] - on_digits[99], maximum - mean, dim=0) > 0.99
     with pytest.raises(LevelTokensError, match="unknown level init"):
         prepare_model_for_levels(tiny_tied_llama(), tokenizer, init="random")
+
+
+def test_words_init_barely_raises_the_real_students_starting_loss(smollm2_tokenizer):
+    """Through SmolLM2's tied output layer the two rows are also logits: uncentred at full share they took the
+    starting loss from 3.3 to 13.2 nats (docs/training.md); centred at half share they cost a fraction of a nat."""
+    from training.finetune import tokenize_example
+
+    if not (SMOLLM2_DIR / "model.safetensors").exists():
+        pytest.skip("SmolLM2 not prepared (make base)")
+    target = json.dumps({"trend": "The time series shows an increasing trend over the observed period.",
+                         "noise": "The noise intensity is medium.",
+                         "extrema": "The global maximum is located at the end, while the global minimum is "
+                                    "located at the beginning."})
+    example = {"messages": prompt.build_messages(LEVELS_128, "levels"), "target": target}
+
+    def starting_loss(init: str) -> float:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+        model = transformers.AutoModelForCausalLM.from_pretrained(SMOLLM2_DIR, dtype=torch.float32)
+        prepare_model_for_levels(model, tokenizer, init=init)
+        ids, labels, _ = tokenize_example(tokenizer, example)
+        with torch.no_grad():
+            return model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
+
+    assert starting_loss("words") < starting_loss("digits") + 0.5
 
 
 def test_trainable_tokens_train_the_level_rows_and_merge_into_a_served_model(tmp_path, smollm2_tokenizer):
