@@ -55,9 +55,24 @@ def decision_prefix(target: str, which: str) -> str | None:
     return target[: start + min(found)] if found else None
 
 
-def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "levels") -> dict:
+def ordered_prefix(target: str, features: dict, which: str, first: bool) -> str:
+    """The answer up to the place of the max or min in an extrema sentence that names it first or second (the other
+    extreme's true place before it): the same series asked in both orders tells an order effect from a reading one."""
+    word, _, _ = EXTREMES[which]
+    other = "min" if which == "max" else "max"
+    sentence = json.loads(target)["extrema"]
+    start = target.find(json.dumps(sentence, ensure_ascii=False)[1:-1])
+    if first:
+        return target[:start] + f"The global {word} is located"
+    return (target[:start] + f"The global {EXTREMES[other][0]} is located at the {features[other]}, "
+            f"and the global {word} is located")
+
+
+def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "levels",
+          order: str | None = None) -> dict:
     """Per extreme: (true, chosen) zone counts and, per layer, the best head's attention to the extreme's token
-    against its mean attention to a series token."""
+    against its mean attention to a series token; with `order` ('first'/'second') the extreme is asked in that place
+    of the sentence instead of where the target put it."""
     import torch
 
     level_ids = set(level_token_ids(tokenizer, style))  # refuses a student without them, saying why
@@ -69,7 +84,9 @@ def probe(model, tokenizer, examples: list[dict], per_class: int, style: str = "
         to_extreme: list[list[list[float]]] = []
         to_series: list[list[list[float]]] = []
         for example in examples:
-            label, prefix = example["features"][which], decision_prefix(example["target"], which)
+            label = example["features"][which]
+            prefix = (decision_prefix(example["target"], which) if order is None else
+                      ordered_prefix(example["target"], example["features"], which, order == "first"))
             if taken[label] >= per_class or prefix is None:
                 continue
             prompt = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
@@ -218,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-class", type=int, default=12)
     parser.add_argument("--readings", type=int, default=40, help="held-out series whose reading is asked (0: none)")
+    parser.add_argument("--orders", action="store_true",
+                        help="also ask each extreme first and second in its sentence, on the same series")
     parser.add_argument("--label-mass", nargs="*", default=[], metavar="FIELD",
                         help="fields (trend, noise) whose summed sentence probability is compared per label on the "
                              "run's real-world series (a non-scratchpad student)")
@@ -241,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(0).shuffle(examples)
     try:
         result = probe(model, tokenizer, examples, args.per_class, style)
+        if args.orders:
+            result["orders"] = {order: probe(model, tokenizer, examples, args.per_class, style, order)
+                                for order in ("first", "second")}
         if dataset_stage.get("reading_share", 0) > 0 and args.readings > 0:
             result["reading"] = reading_probe(model, tokenizer, examples, args.readings,
                                               dataset_stage.get("reading", "extremes"))
@@ -254,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{field} on real-world series, per true label: {found}")
     if "reading" in result:
         print(f"its own reading ({dataset_stage.get('reading', 'extremes')}): {result['reading']}")
-    for which, found in (item for item in result.items() if item[0] in EXTREMES):
-        strongest = max(found["attention"], key=lambda a: a["to_extreme"])
-        print(f"{which}: teacher-forced {found['right']}; strongest attention to its token: layer {strongest['layer']} "
-              f"head {strongest['head']} {strongest['to_extreme']:.3f} (a series token: {strongest['to_series_token']:.4f})")
+    for title, found_all in [("as the targets put them", result),
+                             *((f"asked {order}", found) for order, found in result.get("orders", {}).items())]:
+        for which, found in (item for item in found_all.items() if item[0] in EXTREMES):
+            strongest = max(found["attention"], key=lambda a: a["to_extreme"])
+            print(f"{which} {title}: teacher-forced {found['right']}; strongest attention to its token: layer "
+                  f"{strongest['layer']} head {strongest['head']} {strongest['to_extreme']:.3f} (a series token: "
+                  f"{strongest['to_series_token']:.4f})")
     return 0
 
 

@@ -337,3 +337,18 @@ def test_the_probe_feeds_the_answer_up_to_the_place_of_the_extreme_it_asks_about
     assert decision_prefix(target, "max").endswith("near the middle, while the global maximum is")
     no_place = target.replace("near the middle", "somewhere")
     assert decision_prefix(no_place, "min") is None
+
+
+def test_the_probe_can_ask_each_extreme_first_or_second_after_the_others_true_place():
+    from training.probe import ordered_prefix
+
+    target = json.dumps({"trend": "The series shows an increasing trend.",
+                         "extrema": "The global maximum is at the end and the global minimum is at the middle."},
+                        separators=(",", ":"))
+    features = {"max": "end", "min": "middle"}
+    head = '{"trend":"The series shows an increasing trend.","extrema":"'
+    assert ordered_prefix(target, features, "min", first=True) == head + "The global minimum is located"
+    assert ordered_prefix(target, features, "min", first=False) == \
+        head + "The global maximum is located at the end, and the global minimum is located"
+    assert ordered_prefix(target, features, "max", first=False) == \
+        head + "The global minimum is located at the middle, and the global maximum is located"
