@@ -14,6 +14,8 @@
 # RUN=runs/train25 READING=all WEIGHT=2 PROMPT=compact NAME=compact-reading docs/training/reading/run.sh runs/train21
 # train26: train21 with levels 00 and 99 starting near the words 'minimum' and 'maximum' (finetune level_init=words):
 # RUN=runs/train26 READING=all WEIGHT=2 INIT=words NAME=words-init docs/training/reading/run.sh runs/train21
+# (measured 2026-12-05 from data made again: ANNOTATE=1 ... runs/data, where runs/data holds make train's generate +
+# realworld stages; train27, its digits twin: RUN=runs/train27 READING=all WEIGHT=2 INIT=digits NAME=digits-ab ... runs/train26)
 # Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
