@@ -39,16 +39,26 @@ def extreme_tokens(style: str, level: int) -> list[str]:
     return [t for t in ADDED_TOKENS[style] if t.endswith(f"{level:02d}>")]
 
 
+def other_extreme(which: str) -> str:
+    """'min' for 'max' and 'max' for 'min'."""
+    return next(name for name in EXTREMES if name != which)
+
+
+def extrema_sentence(target: str) -> tuple[str, int]:
+    """The answer's extrema sentence and where it starts in the answer's JSON text (-1 if not found)."""
+    sentence = json.loads(target)["extrema"]
+    return sentence, target.find(json.dumps(sentence, ensure_ascii=False)[1:-1])
+
+
 def decision_prefix(target: str, which: str) -> str | None:
     """The answer up to the place phrase of the max or min ('…,"extrema":"The global minimum is'), None if the
     extrema sentence names no place of it."""
     word, places, _ = EXTREMES[which]
-    sentence = json.loads(target)["extrema"]
-    start = target.find(json.dumps(sentence, ensure_ascii=False)[1:-1])
+    sentence, start = extrema_sentence(target)
     at = sentence.find(word)
     if start < 0 or at < 0:
         return None
-    other = next(w for name, (w, _, _) in EXTREMES.items() if name != which)
+    other = EXTREMES[other_extreme(which)][0]
     stop = sentence.find(other, at) if other in sentence[at:] else len(sentence)  # its own clause only
     found = [i for phrase in (p for phrases in places.values() for p in phrases)
              if 0 <= (i := sentence.find(" " + phrase, at, stop))]
@@ -58,13 +68,12 @@ def decision_prefix(target: str, which: str) -> str | None:
 def ordered_prefix(target: str, features: dict, which: str, first: bool) -> str:
     """The answer up to the place of the max or min in an extrema sentence that names it first or second (the other
     extreme's true place before it): the same series asked in both orders tells an order effect from a reading one."""
-    word, _, _ = EXTREMES[which]
-    other = "min" if which == "max" else "max"
-    sentence = json.loads(target)["extrema"]
-    start = target.find(json.dumps(sentence, ensure_ascii=False)[1:-1])
+    word, other = EXTREMES[which][0], other_extreme(which)
+    _, start = extrema_sentence(target)
     if first:
         return target[:start] + f"The global {word} is located"
-    return (target[:start] + f"The global {EXTREMES[other][0]} is located at the {features[other]}, "
+    other_word, other_places, _ = EXTREMES[other]
+    return (target[:start] + f"The global {other_word} is located {other_places[features[other]][0]}, "
             f"and the global {word} is located")
 
 
