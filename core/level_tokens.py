@@ -15,8 +15,9 @@ ZONE_TOKENS = tuple(f"<{ZONE_LETTERS[zone]}{level:02d}>" for zone in POSITIONS f
 ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS}
 # How the level rows start: on the digits only, or with levels 00 and 99 also near the answer's words for them, so
 # that a head matching "minimum" in the answer has a row in the prompt to find (the max's head grew from a weak one;
-# the min had none, docs/training.md).
-LEVEL_INITS = ("digits", "words")
+# the min had none, docs/training.md); or, as a diagnostic, with the rows of levels 00 and 99 swapped (level 00
+# starting where level 99 does on the digits), to tell whether the max's head grows from its row or from its task.
+LEVEL_INITS = ("digits", "words", "swapped")
 EXTREME_WORDS = ("minimum", "maximum")
 
 
@@ -116,7 +117,8 @@ def extreme_word_ids(tokenizer) -> list[int]:
 def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str = "digits") -> list[int]:
     """Add the style's tokens, grow the embedding matrix only where the ids go past it (Qwen2.5 has spare rows beyond
     its 151,665 ids, enough for 'levels' but not for 'zones'; SmolLM2 has none) and initialise the rows (init
-    'words': levels 00 and 99 also start near the words 'minimum' and 'maximum'); a tied output layer shares them."""
+    'words': levels 00 and 99 also start near the words 'minimum' and 'maximum'; 'swapped': their rows traded); a tied
+    output layer shares them."""
     if init not in LEVEL_INITS:
         raise LevelTokensError(f"unknown level init {init!r}; known: {', '.join(LEVEL_INITS)}")
     import torch
@@ -133,6 +135,8 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
         extremes = weight[extreme_word_ids(tokenizer)] - weight[: min(ids)].mean(dim=0) if init == "words" else None
         rows = (initial_zone_embeddings(digits, weight[zone_word_ids(tokenizer)]) if style == "zones"
                 else initial_level_embeddings(digits, extremes=extremes))
+        if init == "swapped":
+            rows[[0, 99]] = rows[[99, 0]]
         weight[ids] = rows.to(weight.dtype)
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():

@@ -108,6 +108,17 @@ def test_words_init_starts_level_00_and_99_near_minimum_and_maximum_and_keeps_th
         prepare_model_for_levels(tiny_tied_llama(), tokenizer, init="random")
 
 
+def test_swapped_init_trades_the_rows_of_level_00_and_99_and_nothing_else(smollm2_tokenizer):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
+    digits_model, swapped_model = tiny_tied_llama(), tiny_tied_llama()
+    ids = prepare_model_for_levels(digits_model, tokenizer)
+    assert prepare_model_for_levels(swapped_model, tokenizer, init="swapped") == ids
+    on_digits = digits_model.get_input_embeddings().weight.detach()[ids]
+    on_swapped = swapped_model.get_input_embeddings().weight.detach()[ids]
+    assert torch.equal(on_swapped[0], on_digits[99]) and torch.equal(on_swapped[99], on_digits[0])
+    assert torch.equal(on_swapped[1:99], on_digits[1:99])
+
+
 def test_words_init_barely_raises_the_real_students_starting_loss(smollm2_tokenizer):
     """Through SmolLM2's tied output layer the two rows are also logits: uncentred at full share they took the
     starting loss from 3.3 to 13.2 nats (docs/training.md); centred at half share they cost a fraction of a nat."""

@@ -16,7 +16,9 @@
 # RUN=runs/train26 READING=all WEIGHT=2 INIT=words NAME=words-init docs/training/reading/run.sh runs/train21
 # (measured 2026-12-05 from data made again: ANNOTATE=1 ... runs/data, where runs/data holds make train's generate +
 # realworld stages; train27, its digits twin: RUN=runs/train27 READING=all WEIGHT=2 INIT=digits NAME=digits-ab ... runs/train26)
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train28: train27 with the rows of levels 00 and 99 swapped at the start (diagnostic: does the head follow the row?):
+# RUN=runs/train28 READING=all WEIGHT=2 INIT=swapped NAME=swapped-init docs/training/reading/run.sh runs/train27
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
