@@ -8,7 +8,8 @@ layer's attention to the one `<L99>` (or `<L00>`) token of the prompt (a zones s
 `<E99>`) is compared with the mean attention to a series token. A student that reads the extremes attends to them there; one that guesses from the series' shape
 does not. A student trained with reading turns or a scratchpad (training.dataset --reading) is also asked its
 reading of held-out series, greedily, after the true answers before it: is the reading learnt at all, even where the
-description does not use it? With --label-mass trend noise, the run's real-world series are scored per label by the
+description does not use it? — and, teacher-forced, which head attends to `<L00>` (`<L99>`) where it names the
+lowest (highest) level's tenth. With --label-mass trend noise, the run's real-world series are scored per label by the
 summed probability of each label's trained sentences against its single likeliest sentence: does the student know
 the label that greedy decoding does not write? Writes RUN/eval/probe.json.
 """
@@ -203,12 +204,49 @@ def score_readings(pairs: list[tuple[dict[str, int], dict[str, int]]]) -> dict:
     return scores
 
 
-def reading_probe(model, tokenizer, examples: list[dict], count: int, kind: str) -> dict:
-    """The student's own reading of `count` examples (greedy), against the truth: a scratchpad is continued from the
-    prompt, a reading turn is asked after the true description and the true answers of the turns before it."""
+def reading_attention(model, tokenizer, text: str, question: str, truth: str,
+                      style: str) -> dict[str, list[list[float]]]:
+    """Per extreme a reading names ('lowest 6'; a bare digit: the one its question names), teacher-forced up to its
+    number: every layer's and head's attention from there to the prompt's token of level 00 (99). Does a head find
+    the extreme when asked to read it, even where the description's decision does not?"""
     import torch
 
-    pairs = []
+    found = {}
+    for name, level in (("lowest", 0), ("highest", 99)):
+        at = truth.find(f"{name} ")
+        if at >= 0:
+            prefix = text + truth[: at + len(name) + 1]
+        elif truth.strip().isdigit() and name in question:
+            prefix = text
+        else:
+            continue
+        ids = tokenizer.encode(prefix, add_special_tokens=False)
+        extreme_ids = set(tokenizer.convert_tokens_to_ids(extreme_tokens(style, level)))
+        where = next((i for i, t in enumerate(ids) if t in extreme_ids), None)
+        if where is None:
+            continue
+        with torch.no_grad():
+            attentions = model(torch.tensor([ids]), output_attentions=True).attentions
+        found[name] = [a[0, :, -1, where].tolist() for a in attentions]
+    return found
+
+
+def strongest_head(per_example: list[list[list[float]]]) -> dict:
+    """The layer and head whose mean attention over the examples is the largest, and that mean."""
+    import torch
+
+    mean = torch.tensor(per_example).mean(0)  # layers x heads
+    layer, head = divmod(int(mean.argmax()), mean.shape[1])
+    return {"layer": layer, "head": head, "to_extreme": round(float(mean[layer, head]), 4)}
+
+
+def reading_probe(model, tokenizer, examples: list[dict], count: int, kind: str, style: str = "levels") -> dict:
+    """The student's own reading of `count` examples (greedy), against the truth: a scratchpad is continued from the
+    prompt, a reading turn is asked after the true description and the true answers of the turns before it; and,
+    teacher-forced, the strongest head's attention to each extreme's token where the reading names its tenth."""
+    import torch
+
+    pairs, attention = [], {}
     for example in examples[:count]:
         if kind == "scratchpad":  # every split of such a run answers with its scratchpad
             truth = json.loads(example["target"])[SCRATCHPAD]
@@ -227,6 +265,8 @@ def reading_probe(model, tokenizer, examples: list[dict], count: int, kind: str)
                             {"role": "assistant", "content": turn["answer"]}]
         truth_all, said_all = {}, {}
         for text, question, truth in asks:
+            for name, heads in reading_attention(model, tokenizer, text, question, truth, style).items():
+                attention.setdefault(name, []).append(heads)
             ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
             with torch.no_grad():
                 out = model.generate(ids, max_new_tokens=32, do_sample=False, pad_token_id=tokenizer.eos_token_id)
@@ -234,7 +274,8 @@ def reading_probe(model, tokenizer, examples: list[dict], count: int, kind: str)
             truth_all |= named_numbers(question, truth)
             said_all |= named_numbers(question, said)
         pairs.append((truth_all, said_all))
-    return {"count": len(pairs), **score_readings(pairs)}
+    return {"count": len(pairs), **score_readings(pairs),
+            "attention": {name: strongest_head(heads) for name, heads in attention.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                                 for order in ("first", "second")}
         if dataset_stage.get("reading_share", 0) > 0 and args.readings > 0:
             result["reading"] = reading_probe(model, tokenizer, examples, args.readings,
-                                              dataset_stage.get("reading", "extremes"))
+                                              dataset_stage.get("reading", "extremes"), style)
         if args.label_mass:
             result["label_mass_real_world"] = real_world_label_mass(model, tokenizer, run, args.label_mass, style)
     except LevelTokensError as error:

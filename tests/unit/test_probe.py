@@ -101,8 +101,30 @@ def test_the_reading_probe_asks_every_quantity_of_a_reading_kind(kind):
     found = reading_probe(model, tokenizer, [example], 1, kind)
     assert found["count"] == 1
     assert set(found) == {"count", "lowest", "highest", "start_mean_error", "start_stated", "end_mean_error",
-                          "end_stated", "step_mean_error", "step_stated"}
+                          "end_stated", "step_mean_error", "step_stated", "attention"}
     assert found["lowest"] in ("0/1", "1/1") and found["start_stated"] in ("0/1", "1/1")
+    assert set(found["attention"]) == {"lowest", "highest"}  # each extreme's lookup measured where it is read
+    assert all(0 < a["to_extreme"] <= 1 and a["layer"] in (0, 1) for a in found["attention"].values())
+
+
+def test_reading_attention_is_taken_at_the_token_before_each_extremes_number(smollm2_tokenizer):
+    from core.level_tokens import add_level_tokens
+    from training.probe import reading_attention
+
+    tokenizer = load_smollm2_tokenizer()
+    add_level_tokens(tokenizer, "levels")
+    model = tiny_llama(tokenizer)
+    text = "Levels: <L50><L00><L50><L99><L50>\nWhere?"
+    both = reading_attention(model, tokenizer, text, "Where?", "highest 6, lowest 2, start 50", "levels")
+    assert set(both) == {"lowest", "highest"} and len(both["lowest"]) == 2 and len(both["lowest"][0]) == 4
+    ids = tokenizer.encode(text + "highest 6, lowest ", add_special_tokens=False)
+    with torch.no_grad():
+        expected = model(torch.tensor([ids]), output_attentions=True).attentions[1][0, :, -1, ids.index(
+            tokenizer.convert_tokens_to_ids("<L00>"))]
+    assert torch.allclose(torch.tensor(both["lowest"][1]), expected)
+    alone = reading_attention(model, tokenizer, text, "In which tenth is its lowest level?", "2", "levels")
+    assert set(alone) == {"lowest"}  # a bare digit answers the extreme its question names
+    assert reading_attention(model, tokenizer, text, "Its mean step?", "start 50, end 50, step 0", "levels") == {}
 
 
 def test_sentences_by_label_takes_the_rule_teachers_distinct_sentences_per_label():
