@@ -17,7 +17,10 @@ ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS}
 # that a head matching "minimum" in the answer has a row in the prompt to find (the max's head grew from a weak one;
 # the min had none, docs/training.md); or, as a diagnostic, with the rows of levels 00 and 99 swapped (level 00
 # starting where level 99 does on the digits), to tell whether the max's head grows from its row or from its task.
-LEVEL_INITS = ("digits", "words", "swapped")
+# The lookup follows the row (train28: swapped, the min was found on .97 of real series and the max lost it), so
+# 'high' starts both extremes on level 99's row, parted by a seeded random direction (HIGH_SPLIT of the digits' norm).
+LEVEL_INITS = ("digits", "words", "swapped", "high")
+HIGH_SPLIT = 0.5
 EXTREME_WORDS = ("minimum", "maximum")
 
 
@@ -109,6 +112,18 @@ def initial_zone_embeddings(digits, zone_words, share: float = 0.5):
     return rows / rows.norm(dim=1, keepdim=True) * levels.norm(dim=1, keepdim=True).repeat(len(zone_words), 1)
 
 
+def parted(row, along, size: float, seed: int = 0):
+    """Two rows that start from one: `row` plus and minus a seeded random direction (orthogonal to `along`, so both
+    keep `row`'s place along it) of length `size`."""
+    import torch
+
+    direction = torch.randn(row.shape[0], generator=torch.Generator().manual_seed(seed))
+    along = along.float() / along.float().norm()
+    direction -= (direction @ along) * along
+    direction = direction / direction.norm() * size
+    return row + direction.to(row.dtype), row - direction.to(row.dtype)
+
+
 def extreme_word_ids(tokenizer) -> list[int]:
     """The first token of ' minimum' and ' maximum': the words the answer uses where it places level 00 and 99."""
     return [tokenizer.encode(f" {word}", add_special_tokens=False)[0] for word in EXTREME_WORDS]
@@ -117,8 +132,8 @@ def extreme_word_ids(tokenizer) -> list[int]:
 def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str = "digits") -> list[int]:
     """Add the style's tokens, grow the embedding matrix only where the ids go past it (Qwen2.5 has spare rows beyond
     its 151,665 ids, enough for 'levels' but not for 'zones'; SmolLM2 has none) and initialise the rows (init
-    'words': levels 00 and 99 also start near the words 'minimum' and 'maximum'; 'swapped': their rows traded); a tied
-    output layer shares them."""
+    'words': levels 00 and 99 also start near the words 'minimum' and 'maximum'; 'swapped': their rows traded; 'high':
+    both on level 99's row, parted); a tied output layer shares them."""
     if init not in LEVEL_INITS:
         raise LevelTokensError(f"unknown level init {init!r}; known: {', '.join(LEVEL_INITS)}")
     import torch
@@ -137,6 +152,8 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
                 else initial_level_embeddings(digits, extremes=extremes))
         if init == "swapped":
             rows[[0, 99]] = rows[[99, 0]]
+        if init == "high":
+            rows[0], rows[99] = parted(rows[99], rows[99] - rows[0], HIGH_SPLIT * digits.float().norm(dim=1).mean())
         weight[ids] = rows.to(weight.dtype)
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():

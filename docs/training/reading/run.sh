@@ -18,7 +18,9 @@
 # realworld stages; train27, its digits twin: RUN=runs/train27 READING=all WEIGHT=2 INIT=digits NAME=digits-ab ... runs/train26)
 # train28: train27 with the rows of levels 00 and 99 swapped at the start (diagnostic: does the head follow the row?):
 # RUN=runs/train28 READING=all WEIGHT=2 INIT=swapped NAME=swapped-init docs/training/reading/run.sh runs/train27
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train29: train27 with both extremes starting on level 99's row, parted (the lookup follows the row, train28):
+# RUN=runs/train29 READING=all WEIGHT=2 INIT=high NAME=high-init docs/training/reading/run.sh runs/train27
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
