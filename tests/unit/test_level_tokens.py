@@ -108,33 +108,32 @@ def test_words_init_starts_level_00_and_99_near_minimum_and_maximum_and_keeps_th
         prepare_model_for_levels(tiny_tied_llama(), tokenizer, init="random")
 
 
+def started_rows(init: str):
+    """The level ids and their starting rows in a fresh tiny tied model prepared with `init`."""
+    model = tiny_tied_llama()
+    ids = prepare_model_for_levels(model, transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR), init=init)
+    return ids, model.get_input_embeddings().weight.detach()[ids]
+
+
 def test_swapped_init_trades_the_rows_of_level_00_and_99_and_nothing_else(smollm2_tokenizer):
-    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
-    digits_model, swapped_model = tiny_tied_llama(), tiny_tied_llama()
-    ids = prepare_model_for_levels(digits_model, tokenizer)
-    assert prepare_model_for_levels(swapped_model, tokenizer, init="swapped") == ids
-    on_digits = digits_model.get_input_embeddings().weight.detach()[ids]
-    on_swapped = swapped_model.get_input_embeddings().weight.detach()[ids]
+    ids, on_digits = started_rows("digits")
+    swapped_ids, on_swapped = started_rows("swapped")
+    assert swapped_ids == ids
     assert torch.equal(on_swapped[0], on_digits[99]) and torch.equal(on_swapped[99], on_digits[0])
     assert torch.equal(on_swapped[1:99], on_digits[1:99])
 
 
 def test_high_init_starts_both_extremes_on_level_99s_row_parted_and_nothing_else_moves(smollm2_tokenizer):
-    tokenizer = transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR)
-    digits_model, high_model = tiny_tied_llama(), tiny_tied_llama()
-    ids = prepare_model_for_levels(digits_model, tokenizer)
-    assert prepare_model_for_levels(high_model, tokenizer, init="high") == ids
-    on_digits = digits_model.get_input_embeddings().weight.detach()[ids]
-    on_high = high_model.get_input_embeddings().weight.detach()[ids]
+    ids, on_digits = started_rows("digits")
+    high_ids, on_high = started_rows("high")
+    assert high_ids == ids
     cosine = torch.nn.functional.cosine_similarity
     assert torch.allclose((on_high[0] + on_high[99]) / 2, on_digits[99], atol=1e-5)  # centred on level 99's row
     apart = on_digits[99] - on_digits[0]
     assert abs(float(cosine(on_high[0] - on_high[99], apart, dim=0))) < 1e-4  # parted across the order, not along it
     assert 0.5 < float(cosine(on_high[0], on_high[99], dim=0)) < 0.95  # two tokens, not one
     assert torch.equal(on_high[1:99], on_digits[1:99])
-    again = tiny_tied_llama()
-    prepare_model_for_levels(again, tokenizer, init="high")
-    assert torch.equal(again.get_input_embeddings().weight.detach()[ids], on_high)  # seeded
+    assert torch.equal(started_rows("high")[1], on_high)  # seeded
 
 
 def test_words_init_barely_raises_the_real_students_starting_loss(smollm2_tokenizer):
