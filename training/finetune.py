@@ -48,7 +48,7 @@ class FinetuneConfig:
     seed: int = 0
     label_weight: float = 1.0  # loss weight of the answer tokens that state a label (facts.label_word_spans); 1: plain
     reading_weight: float = 1.0  # loss weight of the digits a reading turn answers (training.dataset.reading_turns)
-    level_init: str = "digits"  # level rows start on the digits, also near "minimum"/"maximum" (words), 00/99 traded (swapped), or both on 99 parted (high)
+    level_init: str = "digits"  # level rows start on the digits, also near "minimum"/"maximum" (words), 00/99 traded (swapped), both on 99 parted (high), or high on a number line (line)
     checkpoint_every: int = 50
     log_every: int = 5
 

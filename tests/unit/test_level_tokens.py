@@ -9,9 +9,11 @@ import pytest
 from core import prompt
 from core.level_tokens import (
     LEVEL_TOKENS,
+    LINE_SPAN,
     LevelTokensError,
     add_level_tokens,
     check_student,
+    digit_ids,
     extreme_word_ids,
     level_token_ids,
     prepare_model_for_levels,
@@ -134,6 +136,21 @@ def test_high_init_starts_both_extremes_on_level_99s_row_parted_and_nothing_else
     assert 0.5 < float(cosine(on_high[0], on_high[99], dim=0)) < 0.95  # two tokens, not one
     assert torch.equal(on_high[1:99], on_digits[1:99])
     assert torch.equal(started_rows("high")[1], on_high)  # seeded
+
+
+def test_line_init_lays_the_levels_on_a_number_line_off_the_digits_and_starts_the_extremes_as_high(smollm2_tokenizer):
+    ids, on_digits = started_rows("digits")
+    line_ids, on_line = started_rows("line")
+    assert line_ids == ids
+    moved = on_line[1:99] - on_digits[1:99]
+    step = moved[1] - moved[0]
+    assert torch.allclose(moved[1:] - moved[:-1], step.expand(97, -1), atol=1e-5)  # one direction, even steps
+    digits = tiny_tied_llama().get_input_embeddings().weight.detach()[digit_ids(transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR))]
+    assert float((digits @ step).abs().max()) < 1e-4 * float(step.norm() * digits.norm(dim=1).max())  # off the digits
+    span = float(step.norm()) * 99
+    assert span == pytest.approx(LINE_SPAN * float(digits.norm(dim=1).mean()), rel=1e-3)
+    assert torch.allclose((on_line[0] + on_line[99]) / 2, on_digits[99] + moved[0] + 98 * step, atol=1e-4)  # 'high' on the line's top
+    assert torch.equal(started_rows("line")[1], on_line)  # seeded
 
 
 def test_words_init_barely_raises_the_real_students_starting_loss(smollm2_tokenizer):

@@ -20,7 +20,9 @@
 # RUN=runs/train28 READING=all WEIGHT=2 INIT=swapped NAME=swapped-init docs/training/reading/run.sh runs/train27
 # train29: train27 with both extremes starting on level 99's row, parted (the lookup follows the row, train28):
 # RUN=runs/train29 READING=all WEIGHT=2 INIT=high NAME=high-init docs/training/reading/run.sh runs/train27
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train30: train29 with the levels also laid on a number line (level_init=line, core.level_tokens.LINE_SPAN):
+# RUN=runs/train30 READING=all WEIGHT=2 INIT=line NAME=line-init docs/training/reading/run.sh runs/train27
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
