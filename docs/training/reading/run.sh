@@ -22,6 +22,8 @@
 # RUN=runs/train29 READING=all WEIGHT=2 INIT=high NAME=high-init docs/training/reading/run.sh runs/train27
 # train30: train29 with the levels also laid on a number line (level_init=line, core.level_tokens.LINE_SPAN):
 # RUN=runs/train30 READING=all WEIGHT=2 INIT=line NAME=line-init docs/training/reading/run.sh runs/train27
+# train31: train30 with the reading turn asking the noise rule's residual RMS in place of the mean step (as train24):
+# RUN=runs/train31 READING=rule WEIGHT=2 INIT=line NAME=line-rule docs/training/reading/run.sh runs/train27
 # Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
