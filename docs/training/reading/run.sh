@@ -24,8 +24,9 @@
 # RUN=runs/train30 READING=all WEIGHT=2 INIT=line NAME=line-init docs/training/reading/run.sh runs/train27
 # train31: train30 with the reading turn asking the noise rule's residual RMS in place of the mean step (as train24):
 # RUN=runs/train31 READING=rule WEIGHT=2 INIT=line NAME=line-rule docs/training/reading/run.sh runs/train27
-# next (not run yet): the reading written first in the answer, with the line init (train20's scratchpad, before the
-# extremes had a lookup): RUN=runs/train32 READING=scratchpad WEIGHT=2 INIT=line NAME=line-scratchpad docs/training/reading/run.sh runs/train27
+# train32: the reading written first in the answer, with the line init (train20's scratchpad ran before the extremes
+# had a lookup; started at the end of a session: run again, the finetune resumes from runs/train32/checkpoints/last):
+# RUN=runs/train32 READING=scratchpad WEIGHT=2 INIT=line NAME=line-scratchpad docs/training/reading/run.sh runs/train27
 # Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
