@@ -154,6 +154,9 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
     both on level 99's row, parted; 'line': 'high' on a number line); a tied output layer shares them."""
     if init not in LEVEL_INITS:
         raise LevelTokensError(f"unknown level init {init!r}; known: {', '.join(LEVEL_INITS)}")
+    if init != "digits" and style != "levels":
+        raise LevelTokensError(f"level init {init!r} places the rows of levels 00 and 99 (and 'line' their order): it is "
+                               f"for prompt style 'levels'; style {style!r} starts on the digits only")
     import torch
 
     ids = add_level_tokens(tokenizer, style)

@@ -153,6 +153,12 @@ def test_line_init_lays_the_levels_on_a_number_line_off_the_digits_and_starts_th
     assert torch.equal(started_rows("line")[1], on_line)  # seeded
 
 
+@pytest.mark.parametrize("init", ["words", "swapped", "high", "line"])
+def test_an_init_that_places_levels_00_and_99_is_refused_for_the_zones_style(init, smollm2_tokenizer):
+    with pytest.raises(LevelTokensError, match="for prompt style 'levels'"):
+        prepare_model_for_levels(tiny_tied_llama(), transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR), "zones", init)
+
+
 def test_words_init_barely_raises_the_real_students_starting_loss(smollm2_tokenizer):
     """Through SmolLM2's tied output layer the two rows are also logits: uncentred at full share they took the
     starting loss from 3.3 to 13.2 nats (docs/training.md); centred at half share they cost a fraction of a nat."""
