@@ -165,6 +165,7 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
         digits = weight[digit_ids(tokenizer)]
+        digits_norm = digits.float().norm(dim=1).mean()
         # Centred on the vocabulary's mean row: the part every row shares would, through SmolLM2's tied output
         # layer, raise these two tokens' logits everywhere (start loss 13.2 uncentred at share 1, 3.64 centred at
         # 0.5, 3.28 on the digits alone; docs/training.md).
@@ -174,9 +175,9 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
         if init == "swapped":
             rows[[0, 99]] = rows[[99, 0]]
         if init == "line":
-            rows = on_a_line(rows, digits, LINE_SPAN * digits.float().norm(dim=1).mean())
+            rows = on_a_line(rows, digits, LINE_SPAN * digits_norm)
         if init in ("high", "line"):
-            rows[0], rows[99] = parted(rows[99], rows[99] - rows[0], HIGH_SPLIT * digits.float().norm(dim=1).mean())
+            rows[0], rows[99] = parted(rows[99], rows[99] - rows[0], HIGH_SPLIT * digits_norm)
         weight[ids] = rows.to(weight.dtype)
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():

@@ -111,7 +111,7 @@ def upsample_keeping_extremes(values: np.ndarray, length: int) -> np.ndarray:
     out = np.interp(positions, np.arange(values.size), values)
     scale = (length - 1) / (values.size - 1)
     for index in (int(np.argmax(values)), int(np.argmin(values))):
-        out[int(round(index * scale))] = values[index]
+        out[round(index * scale)] = values[index]
     return out
 
 

@@ -25,7 +25,8 @@ from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
-READING_KINDS = ("extremes", "all", "rule", "split", "scratchpad")
+READING_KINDS = ("extremes", "all", "rule", "split", "scratchpad", "scratchpad-rule")
+SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written first in the answer, not asked after it
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 
 
@@ -218,11 +219,12 @@ def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
                      "answer": edges_and_step(levels)}]
 
 
-def with_scratchpad(example: dict) -> dict:
+def with_scratchpad(example: dict, residual: bool = False) -> dict:
     """The example answered with the full reading first (its `reading` field; the extremes max first, as the
-    sentences state them), then the same sentences: the student reads before it describes."""
+    sentences state them; with `residual` the noise rule's residual RMS in place of the mean step), then the same
+    sentences: the student reads before it describes."""
     stated = json.loads(example["target"])
-    reading = full_reading(example["levels"], highest_first=True)[1]
+    reading = full_reading(example["levels"], highest_first=True, residual=residual)[1]
     description = description_model(tuple(stated), scratchpad=True).model_validate({SCRATCHPAD: reading, **stated})
     return {**example, "target": render_target(description)}
 
@@ -234,11 +236,11 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'rule': the
     same with the noise rule's residual RMS in place of the mean step; 'split': the same as three turns, each
     extreme asked alone; 'scratchpad': no turn, the full reading written first in the answer itself (every split;
-    the service asks for it and drops it). The service never asks a turn; the description turn is unchanged."""
+    the service asks for it and drops it); 'scratchpad-rule': the same with the residual RMS in place of the step. The service never asks a turn; the description turn is unchanged."""
     if share <= 0:
         return examples
-    if kind == "scratchpad":
-        return [with_scratchpad(e) if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
+    if kind in SCRATCHPAD_KINDS:
+        return [with_scratchpad(e, residual=kind == "scratchpad-rule") if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
     out = []
     for e in examples:
         if unit_hash(f"{seed}:reading:{e['id']}") >= share:
@@ -282,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the reading turn asks: extremes (the tenths of the lowest and highest level) or "
                              "all (those, the mean level at start and end, the mean step) or rule (the same with the noise rule's "
                              "residual RMS in place of the step) or split (the same in three turns, each "
-                             "extreme alone) or scratchpad (the full reading first in the answer, every split)")
+                             "extreme alone) or scratchpad (the full reading first in the answer, every split) or "
+                             "scratchpad-rule (the same with the residual RMS in place of the step)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -314,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
-    for split in SPLITS if args.reading == "scratchpad" else ("train",):
+    for split in SPLITS if args.reading in SCRATCHPAD_KINDS else ("train",):
         buckets[split] = reading_turns(buckets[split], args.reading_share, args.seed, args.reading)
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}

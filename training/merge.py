@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from service.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDENT_MANIFEST, adapter_digest, merge_adapter
+from training.dataset import SCRATCHPAD_KINDS
 from training.rundir import RunDir, git_revision
 
 
@@ -27,7 +28,7 @@ def student_manifest(run: RunDir) -> dict:
         "base": config.get("base"),
         "prompt_style": config.get("prompt_style", "paper"),
         "fields": stages.get("dataset", {}).get("fields"),  # what it states; None: the paper's three (older runs)
-        "scratchpad": stages.get("dataset", {}).get("reading") == "scratchpad",  # writes its reading first
+        "scratchpad": stages.get("dataset", {}).get("reading") in SCRATCHPAD_KINDS,  # writes its reading first
         "trained_length": 128,
         "level_token_ids": finetune.get("level_token_ids"),
         "data_hash": stages.get("dataset", {}).get("hash"),

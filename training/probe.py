@@ -29,7 +29,7 @@ from core.prompt import build_messages
 from core.schema import SCRATCHPAD
 from core.series import encode
 from service.atomic import atomic_write
-from training.dataset import reading_turns
+from training.dataset import SCRATCHPAD_KINDS, reading_turns
 from training.rundir import RunDir
 
 EXTREMES = {"max": ("maximum", MAX_PLACE, 99), "min": ("minimum", MIN_PLACE, 0)}
@@ -248,7 +248,7 @@ def reading_probe(model, tokenizer, examples: list[dict], count: int, kind: str,
 
     pairs, attention = [], {}
     for example in examples[:count]:
-        if kind == "scratchpad":  # every split of such a run answers with its scratchpad
+        if kind in SCRATCHPAD_KINDS:  # every split of such a run answers with its scratchpad
             truth = json.loads(example["target"])[SCRATCHPAD]
             asks = [(tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
                      + f'{{"{SCRATCHPAD}":"', "", truth)]
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if not uses_added_tokens(style):
         raise SystemExit(f"{args.run} was trained on prompt style {style!r}; the probe reads students of added level "
                          "tokens ('levels', 'zones')")
-    if args.label_mass and dataset_stage.get("reading") == "scratchpad" and dataset_stage.get("reading_share", 0):
+    if args.label_mass and dataset_stage.get("reading") in SCRATCHPAD_KINDS and dataset_stage.get("reading_share", 0):
         raise SystemExit("--label-mass scores the description right after the prompt; a scratchpad student "
                          "writes its reading there first")
     student = args.student or str(run.path / "merged")

@@ -14,11 +14,11 @@ TREND_DELTA = 3.0  # on the 0–99 scale
 LABELS = ("increasing", "decreasing", "flat")
 
 FLAT_PATTERNS = (
-    r"\bno (?:clear|significant|discernible|obvious|strong|consistent|distinct|overall|particular|apparent)?\s*"
-    r"(?:overall |long-term )?(?:upward |downward |increasing |decreasing )?(?:or (?:upward|downward|increasing|decreasing) )?trend",
+    (r"\bno (?:clear|significant|discernible|obvious|strong|consistent|distinct|overall|particular|apparent)?\s*"
+     r"(?:overall |long-term )?(?:upward |downward |increasing |decreasing )?(?:or (?:upward|downward|increasing|decreasing) )?trend"),
     r"\bneither (?:increasing|decreasing|upward|downward)",
-    r"\bnot (?:show|exhibit|display|have|follow)\w* (?:a |any )?(?:clear |significant |consistent |discernible )?"
-    r"(?:overall |long-term )?(?:increasing|decreasing|upward|downward|trend)",
+    (r"\bnot (?:show|exhibit|display|have|follow)\w* (?:a |any )?(?:clear |significant |consistent |discernible )?"
+     r"(?:overall |long-term )?(?:increasing|decreasing|upward|downward|trend)"),
     r"\b(?:flat|stable|stationary|constant|sideways|horizontal|level|trendless)\b",
     r"\bfluctuates? around\b",
 )

@@ -4,6 +4,7 @@
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from training import dataset
@@ -151,3 +152,27 @@ def test_the_rule_reading_states_the_noise_rules_residual_rms_in_place_of_the_me
     examples = [{"id": f"s{i}", "levels": zigzag, "target": TARGET} for i in range(20)]
     assert all(e["reading"]["answer"].endswith("noise 10") for e in dataset.reading_turns(examples, 1.0, 0, "rule"))
     assert dataset.full_reading(ramp, highest_first=True)[1].endswith("step 1")  # 'all' unchanged
+
+
+def test_a_scratchpad_rule_example_writes_the_noise_rules_residual_in_place_of_the_step():
+    from core.features.noise import noise_label
+
+    levels = [10, 30, 50, 99, 50, 30, 10, 0, 5, 20, 40, 60, 70, 65, 50, 45]
+    example = {"id": "s2", "levels": levels, "target": TARGET,
+               "messages": [{"role": "user", "content": "Describe. Series: 01 02"}]}
+    (read,) = dataset.reading_turns([example], 1.0, seed=0, kind="scratchpad-rule")
+    reading = json.loads(read["target"])["reading"]
+    residual = round(noise_label(np.asarray(levels, dtype=np.float64))[1])
+    assert reading.endswith(f", noise {residual}") and "step" not in reading
+    assert reading.startswith("highest 1, lowest 4, start ")
+
+
+@pytest.mark.parametrize(("reading", "writes_it_first"), [("scratchpad", True), ("scratchpad-rule", True),
+                                                           ("all", False), ("rule", False)])
+def test_the_shipped_manifest_says_whether_the_student_writes_a_scratchpad(tmp_path, reading, writes_it_first):
+    from training.merge import student_manifest
+    from training.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.record("dataset", {"reading": reading, "fields": ["trend", "noise", "extrema"]})
+    assert student_manifest(run)["scratchpad"] is writes_it_first

@@ -25,9 +25,12 @@
 # train31: train30 with the reading turn asking the noise rule's residual RMS in place of the mean step (as train24):
 # RUN=runs/train31 READING=rule WEIGHT=2 INIT=line NAME=line-rule docs/training/reading/run.sh runs/train27
 # train32: the reading written first in the answer, with the line init (train20's scratchpad ran before the extremes
-# had a lookup; started at the end of a session: run again, the finetune resumes from runs/train32/checkpoints/last):
+# had a lookup; a stopped run resumes from RUN/checkpoints/last when run again):
 # RUN=runs/train32 READING=scratchpad WEIGHT=2 INIT=line NAME=line-scratchpad docs/training/reading/run.sh runs/train27
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train33: train32 with the noise rule's residual RMS in the scratchpad in place of the mean step (its noise sentence
+# followed a cut of its own step on 50/60, but the step does not part low from medium on OU series):
+# RUN=runs/train33 READING=scratchpad-rule WEIGHT=2 INIT=line NAME=line-scratchpad-rule docs/training/reading/run.sh runs/train27
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."

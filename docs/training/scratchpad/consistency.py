@@ -1,9 +1,13 @@
-"""Does a scratchpad student's trend sentence follow its own reading? (docs/training.md, train20)
+"""Does a scratchpad student's sentence follow its own reading? (docs/training.md, train20 for the trend, train32 for
+the noise)
 
-    .venv/bin/python docs/training/scratchpad/consistency.py runs/train20
+    .venv/bin/python docs/training/scratchpad/consistency.py runs/train20 [trend|noise] [--real-world]
 
-Held-out rule-teacher series (20 decreasing, 10 flat, 10 increasing at most), the whole answer generated greedily;
-its own start/end turned into a trend by the rule's threshold, against the trend its sentence states and the truth.
+The whole answer generated greedily on held-out rule-teacher series (trend: 20 decreasing, 10 flat, 10 increasing at
+most; noise: 20 of each class at most) or, with --real-world, on the run's real-world series (encoded as the service
+does). trend: its own start/end turned into a trend by the rule's threshold, against the trend its sentence states
+and the truth. noise: its own mean step, the noise its sentence states and the truth; how often the stated noise is a
+cut of its own step (the two thresholds that fit its sentences best) tells whether the sentence follows the reading.
 """
 
 import json
@@ -12,35 +16,84 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from core.facts import compute_features
+from core.features.noise import read_noise
 from core.features.trend import TREND_DELTA, read_trend
+from core.prompt import build_messages
+from core.series import encode, format_levels
 
-run = Path(sys.argv[1])
-tokenizer = AutoTokenizer.from_pretrained(run / "merged")
-model = AutoModelForCausalLM.from_pretrained(run / "merged", dtype=torch.bfloat16).eval()
-held_out = [json.loads(line) for line in (run / "sft" / "test.jsonl").open()]
-held_out = [e for e in held_out if e["teacher"] == "rules"]
-picked = [e for label, n in (("decreasing", 20), ("flat", 10), ("increasing", 10))
-          for e in [e for e in held_out if e["features"]["trend"] == label][:n]]
-counts = Counter()
-for example in picked:
-    text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
-    ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
-    with torch.no_grad():
-        out = model.generate(ids, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-    edges, sentence = re.search(r"start (\d+), end (\d+)", said), re.search(r'"trend":"([^"]*)', said)
-    if not (edges and sentence):
-        counts["unparsed"] += 1
-        continue
-    delta = int(edges[2]) - int(edges[1])
-    own = "increasing" if delta > TREND_DELTA else "decreasing" if delta < -TREND_DELTA else "flat"
-    counts[example["features"]["trend"], own, read_trend(sentence[1])] += 1
-print("computed | its reading | its sentence: count")
-for key, n in sorted(counts.items(), key=str):
-    print(key, n)
-follows = sum(n for k, n in counts.items() if isinstance(k, tuple) and k[1] == k[2])
-print(f"the sentence follows the reading on {follows} of {sum(counts.values())}")
+PICKED = {"trend": (("decreasing", 20), ("flat", 10), ("increasing", 10)),
+          "noise": (("low", 20), ("medium", 20), ("high", 20))}
+NOISE_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], str]]:
+    """(messages, true label) of the series asked: held-out rule-teacher examples, or the run's real-world series."""
+    if real_world:
+        records = [json.loads(line) for line in (run / "realworld_series.jsonl").open()]
+        return [(build_messages(format_levels(encode(r["values"], length=128).levels), "levels"),
+                 compute_features(r["values"]).labels[field]) for r in records]
+    examples = [json.loads(line) for line in (run / "sft" / "test.jsonl").open()]
+    examples = [e for e in examples if e["teacher"] == "rules"]
+    return [(e["messages"], label) for label, n in PICKED[field]
+            for e in [e for e in examples if e["features"][field] == label][:n]]
+
+
+def best_cut_agreement(steps: list[int], said: list[str]) -> tuple[int, int, int]:
+    """The two step thresholds under which a cut of its own step agrees with the stated noise most, and how often."""
+    best = (0, 0, 0)
+    for low in range(0, 30):
+        for high in range(low, 31):
+            agree = sum((("low" if s < low else "high" if s > high else "medium") == w) for s, w in zip(steps, said))
+            best = max(best, (agree, low, high))
+    return best
+
+
+def main() -> None:
+    run, field = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("--") else "trend")
+    tokenizer = AutoTokenizer.from_pretrained(run / "merged")
+    model = AutoModelForCausalLM.from_pretrained(run / "merged", dtype=torch.bfloat16).eval()
+    counts, own_steps = Counter(), []
+    for messages, truth in held_out(run, field, "--real-world" in sys.argv):
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        if field == "trend":
+            edges, sentence = re.search(r"start (\d+), end (\d+)", said), re.search(r'"trend":"([^"]*)', said)
+            if not (edges and sentence):
+                counts["unparsed"] += 1
+                continue
+            delta = int(edges[2]) - int(edges[1])
+            own = "increasing" if delta > TREND_DELTA else "decreasing" if delta < -TREND_DELTA else "flat"
+            counts[truth, own, read_trend(sentence[1])] += 1
+        else:
+            step, sentence = re.search(r"step (\d+)", said), re.search(r'"noise":"([^"]*)', said)
+            if not (step and sentence and read_noise(sentence[1])):
+                counts["unparsed"] += 1
+                continue
+            own_steps.append((int(step[1]), read_noise(sentence[1]), truth))
+            counts[truth, int(step[1]), read_noise(sentence[1])] += 1
+    print("computed | its reading | its sentence: count")
+    for key, n in sorted(counts.items(), key=str):
+        print(key, n)
+    if field == "trend":
+        follows = sum(n for k, n in counts.items() if isinstance(k, tuple) and k[1] == k[2])
+        print(f"the sentence follows the reading on {follows} of {sum(counts.values())}")
+        return
+    steps, said, truth = zip(*own_steps)
+    agree, low, high = best_cut_agreement(list(steps), list(said))
+    right = sum(s == t for s, t in zip(said, truth))
+    print(f"stated noise right {right} of {len(said)}; a cut of its own step (low < {low}, high > {high}) agrees with "
+          f"its sentence on {agree} of {len(said)}; truth vs own step, Spearman-like order: "
+          f"{np.corrcoef([NOISE_ORDER[t] for t in truth], steps)[0, 1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
