@@ -116,6 +116,21 @@ def cell_balanced_subset(records: list[dict], size: int, rng: random.Random,
     return [records[i] for i in sorted(chosen)]
 
 
+def drawn_subset(records: list[dict], size: int, draw: str, balance: float, rng: random.Random,
+                 names: tuple[str, ...] = PAPER_NAMES, ou_share: float | None = None) -> list[dict]:
+    """`size` records drawn as `draw` ('weighted', 'cells' or 'pairs'); with `ou_share`, that share of them from the
+    paper's OU series and the rest from the other families, each part balanced on its own (in the records' order)."""
+    if ou_share is None:
+        return balanced_subset(records, size, balance, rng, names) if draw == "weighted" \
+            else cell_balanced_subset(records, size, rng, names, pairs=draw == "pairs")
+    ou = [r for r in records if r.get("family", "ou") == "ou"]
+    others = [r for r in records if r.get("family", "ou") != "ou"]
+    from_ou = min(len(ou), round(size * ou_share))
+    chosen = {id(r) for part, n in ((ou, from_ou), (others, size - from_ou))
+              for r in drawn_subset(part, n, draw, balance, rng, names)}
+    return [r for r in records if id(r) in chosen]
+
+
 def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> dict:
     """Per-field classes, every pair of fields' joint classes ("trend×noise": {"flat/high": 675, …}) and the joint
     cells of a split, for the manifest."""
@@ -272,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
                              "pairs: the same, rarest labels and pairs of labels first (decorrelates the fields); "
                              "weighted: inverse class frequency to the power --balance, field by field (train5's)")
     parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency (--draw weighted)")
+    parser.add_argument("--ou-share", type=float, default=None,
+                        help="share of the drawn examples taken from the paper's OU series, the rest from the other "
+                             "families, each part drawn as --draw (default: one draw over all; train5's mostly-OU draw "
+                             "read the OU series' noise, the world's draw does not)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
                         help="the description fields the student learns to state (the draw balances their classes)")
@@ -312,8 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
         rng = random.Random(args.seed)
-        drawn = balanced_subset(generated, args.train_size, args.balance, rng, names) if args.draw == "weighted" \
-            else cell_balanced_subset(generated, args.train_size, rng, names, pairs=args.draw == "pairs")
+        drawn = drawn_subset(generated, args.train_size, args.draw, args.balance, rng, names, args.ou_share)
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
@@ -324,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     classes = {s: class_table(buckets[s], names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "counts": counts,
-                           "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "classes": classes,
+                           "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "ou_share": args.ou_share,
+                           "families": dict(Counter(e["family"] for e in buckets["train"])), "classes": classes,
                            "one_field_share": args.one_field_share, "reading_share": args.reading_share, "reading": args.reading,
                            "reading_turns": sum("reading" in e for e in buckets["train"]),
                            "asked": dict(Counter("/".join(e.get("asked", fields)) for e in buckets["train"])),

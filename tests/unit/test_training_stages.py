@@ -98,6 +98,28 @@ def test_the_pairs_draw_keeps_high_noise_from_meaning_flat():
     assert min(dataset.class_table(pairs)["trend"].values()) >= 150
 
 
+
+def test_an_ou_share_draws_that_share_from_the_ou_series_and_balances_each_part_alone():
+    rng = random.Random(4)
+    labels = {"trend": ("increasing", "decreasing", "flat"), "noise": ("low", "medium", "high"),
+              "max": ("beginning", "middle", "end"), "min": ("beginning", "middle", "end")}
+    records = []
+    for i in range(2000):  # OU rarely flat, the other families often
+        family = "ou" if i % 4 == 0 else "white_noise"
+        cell = {name: rng.choice(options) for name, options in labels.items()}
+        if family == "ou" and cell["trend"] == "flat" and rng.random() < 0.9:
+            cell["trend"] = "increasing"
+        records.append({"id": str(i), "family": family, "levels": [], "features": {**cell, "length": 128}})
+    whole = dataset.drawn_subset(records, 400, "pairs", 0.5, random.Random(0))
+    assert whole == dataset.cell_balanced_subset(records, 400, random.Random(0), pairs=True)  # no share: as before
+    drawn = dataset.drawn_subset(records, 400, "pairs", 0.5, random.Random(0), ou_share=0.5)
+    assert len(drawn) == 400 and sum(r["family"] == "ou" for r in drawn) == 200
+    assert len({r["id"] for r in drawn}) == 400 and [int(r["id"]) for r in drawn] == sorted(int(r["id"]) for r in drawn)
+    ou = [r for r in records if r["family"] == "ou"]
+    assert [r for r in drawn if r["family"] == "ou"] == dataset.cell_balanced_subset(ou, 200, random.Random(0), pairs=True)
+    assert len(dataset.drawn_subset(records, 1500, "pairs", 0.5, random.Random(0), ou_share=0.9)) == 1500  # OU runs out: 500
+
+
 def test_rule_teacher_phrasings_read_back_as_the_computed_labels():
     rng = random.Random(0)
     for record in generate.generate_ou(300, seed=1):

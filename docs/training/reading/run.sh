@@ -30,7 +30,10 @@
 # train33: train32 with the noise rule's residual RMS in the scratchpad in place of the mean step (its noise sentence
 # followed a cut of its own step on 50/60, but the step does not part low from medium on OU series):
 # RUN=runs/train33 READING=scratchpad-rule WEIGHT=2 INIT=line NAME=line-scratchpad-rule docs/training/reading/run.sh runs/train27
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train34: train31 (line init, reading turn `rule`) with half of the drawn examples from the OU series (OU_SHARE, the
+# dataset's --ou-share; train27's draw had 19% OU, train5's mostly-OU draw read the OU series' noise):
+# RUN=runs/train34 READING=rule WEIGHT=2 INIT=line OU_SHARE=0.5 NAME=line-rule-ou docs/training/reading/run.sh runs/train27
+# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [OU_SHARE=0..1] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
@@ -54,7 +57,7 @@ if [ "$ANNOTATE" = 1 ]; then
   $PY -m training.factcheck --run "$RUN" --source teacher.jsonl --out checked_teacher.jsonl
 fi
 $PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size 2600 --draw pairs \
-  --balance 0.5 --prompt-style "$PROMPT" --reading-share 1.0 --reading "$READING"
+  --balance 0.5 --prompt-style "$PROMPT" --reading-share 1.0 --reading "$READING" ${OU_SHARE:+--ou-share "$OU_SHARE"}
 $PY -m training.finetune --run "$RUN" --config training/configs/smollm2-135m.yaml \
   --set prompt_style="$PROMPT" reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT" level_init="$INIT"
 $PY -m training.merge --run "$RUN"

@@ -6,8 +6,9 @@ the noise)
 The whole answer generated greedily on held-out rule-teacher series (trend: 20 decreasing, 10 flat, 10 increasing at
 most; noise: 20 of each class at most) or, with --real-world, on the run's real-world series (encoded as the service
 does). trend: its own start/end turned into a trend by the rule's threshold, against the trend its sentence states
-and the truth. noise: its own mean step, the noise its sentence states and the truth; how often the stated noise is a
-cut of its own step (the two thresholds that fit its sentences best) tells whether the sentence follows the reading.
+and the truth. noise: its own mean step (or, reading kind scratchpad-rule, its residual RMS), the noise its sentence
+states and the truth; how often the stated noise is a cut of its own number (the two thresholds that fit its sentences
+best) tells whether the sentence follows the reading.
 """
 
 import json
@@ -74,7 +75,7 @@ def main() -> None:
             own = "increasing" if delta > TREND_DELTA else "decreasing" if delta < -TREND_DELTA else "flat"
             counts[truth, own, read_trend(sentence[1])] += 1
         else:
-            step, sentence = re.search(r"step (\d+)", said), re.search(r'"noise":"([^"]*)', said)
+            step, sentence = re.search(r"(?:step|noise) (\d+)", said), re.search(r'"noise":"([^"]*)', said)
             if not (step and sentence and read_noise(sentence[1])):
                 counts["unparsed"] += 1
                 continue
