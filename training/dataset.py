@@ -251,11 +251,13 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'rule': the
     same with the noise rule's residual RMS in place of the mean step; 'split': the same as three turns, each
     extreme asked alone; 'scratchpad': no turn, the full reading written first in the answer itself (every split;
-    the service asks for it and drops it); 'scratchpad-rule': the same with the residual RMS in place of the step. The service never asks a turn; the description turn is unchanged."""
+    the service asks for it and drops it); 'scratchpad-rule': the same with the residual RMS in place of the step.
+    The service never asks a turn; the description turn is unchanged."""
     if share <= 0:
         return examples
     if kind in SCRATCHPAD_KINDS:
-        return [with_scratchpad(e, residual=kind == "scratchpad-rule") if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
+        residual = kind == "scratchpad-rule"
+        return [with_scratchpad(e, residual) if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
     out = []
     for e in examples:
         if unit_hash(f"{seed}:reading:{e['id']}") >= share:
@@ -289,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--balance", type=float, default=0.5, help="power of the inverse class frequency (--draw weighted)")
     parser.add_argument("--ou-share", type=float, default=None,
                         help="share of the drawn examples taken from the paper's OU series, the rest from the other "
-                             "families, each part drawn as --draw (default: one draw over all; train5's mostly-OU draw "
-                             "read the OU series' noise, the world's draw does not)")
+                             "families, each part drawn as --draw (default: one draw over all; 0.5 measured in "
+                             "docs/training.md, train34)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
                         help="the description fields the student learns to state (the draw balances their classes)")
@@ -341,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
-                           "counts": counts,
-                           "train_size": args.train_size, "draw": args.draw, "balance": args.balance, "ou_share": args.ou_share,
+                           "counts": counts, "train_size": args.train_size, "draw": args.draw, "balance": args.balance,
+                           "ou_share": args.ou_share,
                            "families": dict(Counter(e["family"] for e in buckets["train"])), "classes": classes,
                            "one_field_share": args.one_field_share, "reading_share": args.reading_share, "reading": args.reading,
                            "reading_turns": sum("reading" in e for e in buckets["train"]),

@@ -34,10 +34,12 @@ NOISE_ORDER = {"low": 0, "medium": 1, "high": 2}
 
 
 def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], str]]:
-    """(messages, true label) of the series asked: held-out rule-teacher examples, or the run's real-world series."""
+    """(messages, true label) of the series asked: held-out rule-teacher examples, or the run's real-world series
+    in the run's own prompt style."""
     if real_world:
+        style = json.loads((run / "manifest.json").read_text())["stages"]["dataset"]["prompt_style"]
         records = [json.loads(line) for line in (run / "realworld_series.jsonl").open()]
-        return [(build_messages(format_levels(encode(r["values"], length=128).levels), "levels"),
+        return [(build_messages(format_levels(encode(r["values"], length=128).levels), style),
                  compute_features(r["values"]).labels[field]) for r in records]
     examples = [json.loads(line) for line in (run / "sft" / "test.jsonl").open()]
     examples = [e for e in examples if e["teacher"] == "rules"]
@@ -48,7 +50,7 @@ def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], 
 def best_cut_agreement(steps: list[int], said: list[str]) -> tuple[int, int, int]:
     """The two step thresholds under which a cut of its own step agrees with the stated noise most, and how often."""
     best = (0, 0, 0)
-    for low in range(0, 30):
+    for low in range(30):
         for high in range(low, 31):
             agree = sum((("low" if s < low else "high" if s > high else "medium") == w) for s, w in zip(steps, said))
             best = max(best, (agree, low, high))
@@ -76,11 +78,12 @@ def main() -> None:
             counts[truth, own, read_trend(sentence[1])] += 1
         else:
             step, sentence = re.search(r"(?:step|noise) (\d+)", said), re.search(r'"noise":"([^"]*)', said)
-            if not (step and sentence and read_noise(sentence[1])):
+            stated = read_noise(sentence[1]) if sentence else None
+            if not (step and stated):
                 counts["unparsed"] += 1
                 continue
-            own_steps.append((int(step[1]), read_noise(sentence[1]), truth))
-            counts[truth, int(step[1]), read_noise(sentence[1])] += 1
+            own_steps.append((int(step[1]), stated, truth))
+            counts[truth, int(step[1]), stated] += 1
     print("computed | its reading | its sentence: count")
     for key, n in sorted(counts.items(), key=str):
         print(key, n)
@@ -92,7 +95,7 @@ def main() -> None:
     agree, low, high = best_cut_agreement(list(steps), list(said))
     right = sum(s == t for s, t in zip(said, truth))
     print(f"stated noise right {right} of {len(said)}; a cut of its own step (low < {low}, high > {high}) agrees with "
-          f"its sentence on {agree} of {len(said)}; truth vs own step, Spearman-like order: "
+          f"its sentence on {agree} of {len(said)}; truth (0/1/2) vs own number, Pearson r: "
           f"{np.corrcoef([NOISE_ORDER[t] for t in truth], steps)[0, 1]:.2f}")
 
 
