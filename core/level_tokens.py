@@ -1,6 +1,7 @@
-"""One token per level: the added tokens of prompt styles "levels" (`<L07>`, 100 tokens) and "zones" (`<B07>`,
-`<M07>`, `<E07>`: the level and the zone of the series it lies in, as the extrema rule draws them; 300 tokens), how a
-tokenizer and a model get them, and the check that a served student has them. Training, merging and serving all call
+"""One token per level: the added tokens of prompt styles "levels" (`<L07>`, 100 tokens), "zones" (`<B07>`,
+`<M07>`, `<E07>`: the level and the zone of the series it lies in, as the extrema rule draws them; 300 tokens) and
+"marked" (compact's digits, with only the extremes 00 and 99 as `<L00>`/`<L99>`; 2 tokens), how a tokenizer and a
+model get them, and the check that a served student has them. Training, merging and serving all call
 these, so they agree on the ids."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from core.facts import POSITIONS, position_label
 LEVEL_TOKENS = tuple(f"<L{level:02d}>" for level in range(100))
 ZONE_LETTERS = {"beginning": "B", "middle": "M", "end": "E"}
 ZONE_TOKENS = tuple(f"<{ZONE_LETTERS[zone]}{level:02d}>" for zone in POSITIONS for level in range(100))
-ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS}
+MARKED_LEVELS = ("00", "99")  # after min–max rescaling, the global min and max
+ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS, "marked": tuple(f"<L{level}>" for level in MARKED_LEVELS)}
 # How the level rows start: on the digits only, or with levels 00 and 99 also near the answer's words for them, so
 # that a head matching "minimum" in the answer has a row in the prompt to find (the max's head grew from a weak one;
 # the min had none, docs/training.md); or, as a diagnostic, with the rows of levels 00 and 99 swapped (level 00
@@ -41,6 +43,12 @@ class LevelTokensError(ValueError):
 def level_text(tokens: Sequence[str]) -> str:
     """Two-digit levels ('07') as level tokens run together ('<L07>'): one token each, no separator."""
     return "".join(f"<L{token}>" for token in tokens)
+
+
+def marked_text(tokens: Sequence[str]) -> str:
+    """Two-digit levels space-separated as in the compact prompt, but levels 00 and 99 as '<L00>'/'<L99>' (one token
+    each): the digits that read the noise (train25) and one unmistakable token for each extreme (train29–31)."""
+    return " ".join(f"<L{token}>" if token in MARKED_LEVELS else token for token in tokens)
 
 
 def zone_text(tokens: Sequence[str]) -> str:
@@ -151,12 +159,13 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
     """Add the style's tokens, grow the embedding matrix only where the ids go past it (Qwen2.5 has spare rows beyond
     its 151,665 ids, enough for 'levels' but not for 'zones'; SmolLM2 has none) and initialise the rows (init
     'words': levels 00 and 99 also start near the words 'minimum' and 'maximum'; 'swapped': their rows traded; 'high':
-    both on level 99's row, parted; 'line': 'high' on a number line); a tied output layer shares them."""
+    both on level 99's row, parted; 'line': 'high' on a number line; style 'marked' takes rows 00 and 99 of these);
+    a tied output layer shares them."""
     if init not in LEVEL_INITS:
         raise LevelTokensError(f"unknown level init {init!r}; known: {', '.join(LEVEL_INITS)}")
-    if init != "digits" and style != "levels":
+    if init != "digits" and style == "zones":
         raise LevelTokensError(f"level init {init!r} places the rows of levels 00 and 99 (and 'line' their order): it is "
-                               f"for prompt style 'levels'; style {style!r} starts on the digits only")
+                               f"for prompt styles 'levels' and 'marked'; style {style!r} starts on the digits only")
     import torch
 
     ids = add_level_tokens(tokenizer, style)
@@ -178,6 +187,8 @@ def prepare_model_for_levels(model, tokenizer, style: str = "levels", init: str 
             rows = on_a_line(rows, digits, LINE_SPAN * digits_norm)
         if init in ("high", "line"):
             rows[0], rows[99] = parted(rows[99], rows[99] - rows[0], HIGH_SPLIT * digits_norm)
+        if style == "marked":  # only levels 00 and 99 are tokens: their rows as the levels style starts them
+            rows = rows[[int(level) for level in MARKED_LEVELS]]
         weight[ids] = rows.to(weight.dtype)
         output = model.get_output_embeddings()
         if output is not None and output.weight.data_ptr() != weight.data_ptr():

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Literal
 
 from core.facts import active_features
-from core.level_tokens import level_text, zone_text
+from core.level_tokens import level_text, marked_text, zone_text
 from core.schema import PAPER_FIELDS
 
-PromptStyle = Literal["paper", "compact", "rows", "dense", "levels", "zones"]
-PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense", "levels", "zones")
+PromptStyle = Literal["paper", "compact", "rows", "dense", "levels", "zones", "marked"]
+PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense", "levels", "zones", "marked")
 ROWS = 4  # "rows": the series in four lines, so that beginning/middle/end are the first/middle two/last line
 
 # arXiv 2507.07439, as in its companion data (without the reasoning teacher's "/think" tag).
@@ -49,6 +49,8 @@ def series_text(tokens: Sequence[str], style: PromptStyle) -> str:
         return "Series: " + level_text(tokens)
     if style == "zones":  # one added token per level and zone: '<B07>…<M12>…<E03>' (core.level_tokens)
         return "Series: " + zone_text(tokens)
+    if style == "marked":  # compact's digits, the extremes as one added token each: '07 <L99> 12 <L00>' (core.level_tokens)
+        return "Series: " + marked_text(tokens)
     if style == "rows":
         width = -(-len(tokens) // ROWS)
         return "Series:\n" + "\n".join(" ".join(tokens[i : i + width]) for i in range(0, len(tokens), width))
@@ -59,7 +61,7 @@ def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper", fields: Seq
     """The user turn for an encoded series (the paper's prompt asks for the paper's three fields, whatever `fields`)."""
     if style == "paper":
         return PAPER_INSTRUCTION + series_text(tokens, style)
-    if style in ("compact", "rows", "dense", "levels", "zones"):
+    if style in ("compact", "rows", "dense", "levels", "zones", "marked"):
         return compact_instruction(tuple(fields)) + series_text(tokens, style)
     raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 

@@ -7,14 +7,16 @@ from collections.abc import Callable
 
 SERIES_MARKER = "Series:"
 # After the marker: separators that open the list (kept in the head: tokenizers merge ' ['), then digits and separators,
-# or level tokens ('<L07>', prompt style "levels"; '<B07>', '<M07>', '<E07>', style "zones").
-SERIES_RUN = re.compile(r"[ ,\[\]\n]*((?:<[LBME][0-9]{2}>)+|[0-9][0-9 ,\[\]\n]*)")
-LEVEL_UNIT = re.compile(r"<[LBME][0-9]{2}>")
+# or level tokens ('<L07>', prompt style "levels"; '<B07>', '<M07>', '<E07>', style "zones"), or both mixed (style
+# "marked": digits with '<L00>' and '<L99>').
+LEVEL_TOKEN = r"<[LBME][0-9]{2}>"
+SERIES_RUN = re.compile(rf"[ ,\[\]\n]*((?:{LEVEL_TOKEN}|[0-9])(?:{LEVEL_TOKEN}|[0-9 ,\[\]\n])*)")
+UNIT = re.compile(rf"{LEVEL_TOKEN}|[\s\S]")
 
 
 def units(series: str) -> list[str] | str:
-    """What maps to one id each: the characters of a digit series, the level tokens of a levels series."""
-    return LEVEL_UNIT.findall(series) if series.startswith("<") else series
+    """What maps to one id each: the characters of a digit series, with each level token whole."""
+    return UNIT.findall(series) if "<" in series else series
 
 
 def split_series(text: str) -> tuple[str, str, str] | None:

@@ -71,6 +71,35 @@ def test_every_level_is_one_token_and_128_points_cost_under_170(which, request):
     assert len(compact) - len(ids) >= 2 * 128 - 2, (len(compact), len(ids))  # three tokens a level there, one here
 
 
+@pytest.mark.parametrize("which", ["smollm2", "qwen2"])
+def test_the_marked_prompt_writes_levels_00_and_99_as_one_token_each_and_the_rest_as_compact_does(which, request):
+    tokenizer = request.getfixturevalue(f"{which}_tokenizer")
+    marked_ids = add_level_tokens(tokenizer, "marked")
+    assert tokenizer.convert_ids_to_tokens(marked_ids) == ["<L00>", "<L99>"]
+
+    def template(style):
+        ids = tokenizer.apply_chat_template(prompt.build_messages(LEVELS_128, style), tokenize=True,
+                                            add_generation_prompt=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    marked, compact = template("marked"), template("compact")
+    extremes = [t for t in LEVELS_128 if t in ("00", "99")]
+    assert len(extremes) >= 2
+    assert [i for i in marked if i in marked_ids] == [marked_ids[t == "99"] for t in extremes]
+    assert len(compact) - len(marked) == len(extremes)  # ' 00' is three tokens there, ' <L00>' two here
+    assert prompt.series_text(["07", "99", "00"], "marked") == "Series: 07 <L99> <L00>"
+
+
+@pytest.mark.parametrize("init", ["digits", "high", "line"])
+def test_a_marked_student_gets_two_rows_those_the_levels_style_starts_00_and_99_with(init, smollm2_tokenizer):
+    model = tiny_tied_llama()
+    ids = prepare_model_for_levels(model, transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR), "marked", init)
+    assert ids == [49152, 49153]
+    rows = model.get_input_embeddings().weight.detach()[ids]
+    assert torch.equal(rows, started_rows(init)[1][[0, 99]])
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
 def tiny_tied_llama(vocab: int = 49152):
     config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
                                       num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True)
@@ -155,7 +184,7 @@ def test_line_init_lays_the_levels_on_a_number_line_off_the_digits_and_starts_th
 
 @pytest.mark.parametrize("init", ["words", "swapped", "high", "line"])
 def test_an_init_that_places_levels_00_and_99_is_refused_for_the_zones_style(init, smollm2_tokenizer):
-    with pytest.raises(LevelTokensError, match="for prompt style 'levels'"):
+    with pytest.raises(LevelTokensError, match="for prompt styles 'levels' and 'marked'"):
         prepare_model_for_levels(tiny_tied_llama(), transformers.AutoTokenizer.from_pretrained(SMOLLM2_DIR), "zones", init)
 
 

@@ -44,14 +44,18 @@ def test_qwen2_tokenizer_takes_the_fast_path_with_its_own_ids():
     encode = PromptIds(lambda text: tokenizer.encode(text, add_special_tokens=False))
     add_level_tokens(tokenizer)
     add_level_tokens(tokenizer, "zones")
-    for style in ("compact", "paper", "levels", "zones"):
+    add_level_tokens(tokenizer, "marked")
+    for style in ("compact", "paper", "levels", "zones", "marked"):
         for record in generate_ou(8, seed=5):
             levels = [f"{round(v * 40 + 50) % 100:02d}" for v in record["values"]]
             text = f"<|im_start|>user\n{prompt.user_prompt(levels, style)}<|im_end|>\n<|im_start|>assistant\n"
             assert encode(text) == tokenizer.encode(text, add_special_tokens=False)
-    assert sum(frame is not None for frame in encode.frames.values()) == 2  # compact, levels and zones share one
+    assert sum(frame is not None for frame in encode.frames.values()) == 2  # compact, levels, zones, marked share one
     assert "<M50>" in encode.char_ids or "<B07>" in encode.char_ids
     assert "<L07>" in encode.char_ids or "<L50>" in encode.char_ids
+    marked = f"<|im_start|>user\n{prompt.user_prompt(['00', '07', '99', '12', '00'], 'marked')}<|im_end|>\n"
+    assert encode(marked) == tokenizer.encode(marked, add_special_tokens=False)
+    assert "<L00>" in encode.char_ids and "<L99>" in encode.char_ids and "7" in encode.char_ids
 
 
 class PairTokenizer:

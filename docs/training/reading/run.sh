@@ -33,7 +33,10 @@
 # train34: train31 (line init, reading turn `rule`) with half of the drawn examples from the OU series (OU_SHARE, the
 # dataset's --ou-share; train27's draw had 19% OU, train5's mostly-OU draw read the OU series' noise):
 # RUN=runs/train34 READING=rule WEIGHT=2 INIT=line OU_SHARE=0.5 NAME=line-rule-ou docs/training/reading/run.sh runs/train27
-# Usage: [RUN=..] [PROMPT=levels|compact] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [OU_SHARE=0..1] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train35: train31's reading turn on prompt style 'marked' (compact's digits, which read the noise in train25, with levels
+# 00 and 99 as one added token each, started as 'high': the extremes' lookup of train29–31):
+# RUN=runs/train35 READING=rule WEIGHT=2 PROMPT=marked INIT=high NAME=marked-rule docs/training/reading/run.sh runs/train27
+# Usage: [RUN=..] [PROMPT=levels|compact|marked] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [OU_SHARE=0..1] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
