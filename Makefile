@@ -87,6 +87,7 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 test: install base browser
+	$(VENV)/bin/ruff check core service training clients tests
 	$(PY) -m pytest -q -ra
 
 test-unit: install

@@ -14,8 +14,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from core import facts
-from core.series import encode
 from core.schema import PAPER_FIELDS, SCRATCHPAD
+from core.series import encode
 from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.settings import Settings

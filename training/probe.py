@@ -162,7 +162,7 @@ def label_mass(model, tokenizer, items: list[tuple[list[dict], str]], field: str
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         ids = tokenizer.encode(text + f'{{"{field}":"', add_special_tokens=False)
         logprobs, _ = read_decision(model, tokenizer, ids, [s + '"' for _, s in phrases], lead="")
-        mass = {label: sum(math.exp(lp) for (l, _), lp in zip(phrases, logprobs) if l == label) for label in sentences}
+        mass = {label: sum(math.exp(lp) for (said, _), lp in zip(phrases, logprobs) if said == label) for label in sentences}
         likeliest = phrases[max(range(len(phrases)), key=logprobs.__getitem__)][0]
         counts = right.setdefault(truth, Counter())
         counts["count"] += 1

@@ -14,7 +14,14 @@ from pathlib import Path
 import httpx
 
 from core import facts, prompt
-from core.schema import PAPER_FIELDS, Description, DescriptionBase, description_json_schema, description_model, parse_description
+from core.schema import (
+    PAPER_FIELDS,
+    Description,
+    DescriptionBase,
+    description_json_schema,
+    description_model,
+    parse_description,
+)
 from core.series import format_levels
 
 # --- rule teacher: the facts, phrased the way a teacher model phrases them (each feature's own phrasings) ----------

@@ -77,7 +77,7 @@ def read_extrema(sentence: str) -> tuple[str | None, str | None]:
         if len(after) >= 2:
             found[mentions[0][2]], found[mentions[1][2]] = after[0], after[1]
             return found["max"], found["min"]
-    for i, (start, end, name) in enumerate(mentions):
+    for i, (_, end, name) in enumerate(mentions):
         stop = mentions[i + 1][0] if i + 1 < len(mentions) else len(text)
         inside = [label for pos, label in positions if end <= pos < stop]
         if inside:

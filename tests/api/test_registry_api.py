@@ -73,7 +73,7 @@ async def test_a_student_without_a_scratchpad_is_not_asked_for_one(tmp_path, mak
 def test_a_manifest_naming_a_field_the_registry_lacks_is_refused_by_name(tmp_path):
     settings = student(tmp_path, fields=["trend", "sparkle"])
     with pytest.raises(ValueError, match="sparkle"):
-        settings.description_fields
+        _ = settings.description_fields
 
 
 SIX_FIELDS = ('{"trend":"The series shows no clear trend; it stays flat.","noise":"The noise intensity is low.",'

@@ -7,16 +7,15 @@ import time
 import httpx
 import pytest
 
-from core.schema import description_json_schema
+from core.prompt import build_messages
+from core.schema import description_json_schema, parse_description
 from service.backends.base import GenerationParams
 from service.backends.openai_remote import OpenAIBackend
 from service.backends.transformers_reference import TransformersBackend
-
-JSON_SCHEMA = description_json_schema()
-from core.prompt import build_messages
-from core.schema import parse_description
 from service.settings import Settings
 from tests.integration.conftest import ROOT, SMOLLM2_DIR, free_port
+
+JSON_SCHEMA = description_json_schema()
 
 pytestmark = pytest.mark.integration
 MESSAGES = build_messages([f"{i * 99 // 127:02d}" for i in range(128)])

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from service.adapters import adapter_digest, base_fingerprint, merged_model_dir
+from service.adapters import adapter_digest, base_fingerprint, merged_model_dir  # noqa: E402 (after the skips)
 
 
 @pytest.fixture(scope="module")

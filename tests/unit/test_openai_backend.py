@@ -6,9 +6,9 @@ import pytest
 from core.schema import description_json_schema
 from service.backends.base import EngineUnavailable, GenerationParams
 from service.backends.openai_remote import OpenAIBackend
+from service.settings import Settings
 
 JSON_SCHEMA = description_json_schema()
-from service.settings import Settings
 
 ANSWER = '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'
 

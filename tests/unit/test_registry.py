@@ -10,7 +10,6 @@ from core import facts, prompt
 from core.features.base import SeriesView
 from core.schema import PAPER_FIELDS, description_json_schema, description_model
 
-
 # Evidence as the rules store it next to the labels; a fact or phrasing may state it (a period, where outliers lie).
 EVIDENCE = {"length": 128, "trend_delta": 12.0, "noise_rms": 3.0, "argmax": 100, "argmin": 5, "max_value": 9.0,
             "min_value": 1.0, "period": 12, "seasonal_acf": 0.8, "outlier_count": 2, "outlier_indices": [10, 70],
