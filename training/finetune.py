@@ -291,7 +291,7 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
             optimizer.step()
             optimizer.zero_grad()
             state["step"] += 1
-            state["losses"].append(round(float(loss) * config.grad_accum, 4))
+            state["losses"].append(round(float(loss.detach()) * config.grad_accum, 4))
             bar.update(1)
             bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", epoch=state["epoch"])
             if state["step"] % config.checkpoint_every == 0:

@@ -39,6 +39,7 @@ def adapter_weights(run: RunDir) -> dict:
     return load_file(run.path / "adapter" / "adapter_model.safetensors")
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. a loss read without detach()
 def test_a_killed_run_resumes_at_the_exact_batch_and_ends_where_an_unbroken_one_does(base, tmp_path, monkeypatch):
     unbroken = make_run(tmp_path / "unbroken")
     stage.finetune(unbroken, config(base))
