@@ -14,7 +14,7 @@ LEVEL_TOKENS = tuple(f"<L{level:02d}>" for level in range(100))
 ZONE_LETTERS = {"beginning": "B", "middle": "M", "end": "E"}
 ZONE_TOKENS = tuple(f"<{ZONE_LETTERS[zone]}{level:02d}>" for zone in POSITIONS for level in range(100))
 MARKED_LEVELS = ("00", "99")  # after min–max rescaling, the global min and max
-ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS, "marked": tuple(f"<L{level}>" for level in MARKED_LEVELS)}
+ADDED_TOKENS = {"levels": LEVEL_TOKENS, "zones": ZONE_TOKENS, "marked": tuple(LEVEL_TOKENS[int(level)] for level in MARKED_LEVELS)}
 # How the level rows start: on the digits only, or with levels 00 and 99 also near the answer's words for them, so
 # that a head matching "minimum" in the answer has a row in the prompt to find (the max's head grew from a weak one;
 # the min had none, docs/training.md); or, as a diagnostic, with the rows of levels 00 and 99 swapped (level 00

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from core.facts import active_features
 from core.level_tokens import level_text, marked_text, zone_text
 from core.schema import PAPER_FIELDS
 
 PromptStyle = Literal["paper", "compact", "rows", "dense", "levels", "zones", "marked"]
-PROMPT_STYLES: tuple[str, ...] = ("paper", "compact", "rows", "dense", "levels", "zones", "marked")
+PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 ROWS = 4  # "rows": the series in four lines, so that beginning/middle/end are the first/middle two/last line
 
 # arXiv 2507.07439, as in its companion data (without the reasoning teacher's "/think" tag).
@@ -61,7 +61,7 @@ def user_prompt(tokens: Sequence[str], style: PromptStyle = "paper", fields: Seq
     """The user turn for an encoded series (the paper's prompt asks for the paper's three fields, whatever `fields`)."""
     if style == "paper":
         return PAPER_INSTRUCTION + series_text(tokens, style)
-    if style in ("compact", "rows", "dense", "levels", "zones", "marked"):
+    if style in PROMPT_STYLES:  # every other style: the compact instruction
         return compact_instruction(tuple(fields)) + series_text(tokens, style)
     raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 
