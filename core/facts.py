@@ -122,12 +122,24 @@ def read_labels(description) -> dict[str, str | None]:
     return stated
 
 
-def label_word_spans(text: str, fields: Sequence[str] = PAPER_FIELDS) -> list[tuple[int, int]]:
+def label_word_spans(text: str, fields: Sequence[str] = PAPER_FIELDS,
+                     names: Sequence[str] | None = None) -> list[tuple[int, int]]:
     """Character spans of the words that state a label (the readers' own vocabulary) of these fields, e.g. to weigh
-    them in a loss."""
+    them in a loss; `names` keeps those of these checked names only ("max": the max's clause of the extrema)."""
     lowered = text.lower()
-    return sorted({m.span() for f in active_features(fields) for pattern in f.label_words
-                   for m in re.finditer(pattern, lowered)})
+    spans: set[tuple[int, int]] = set()
+    for feature in active_features(fields):
+        wanted = set(feature.labels) if names is None else set(feature.labels) & set(names)
+        if not wanted:
+            continue
+        found = {m.span() for pattern in feature.label_words for m in re.finditer(pattern, lowered)}
+        if wanted != set(feature.labels) and feature.regions is not None:
+            offset = max(lowered.find(f'"{feature.field}"'), 0)  # in a JSON answer, its own field's sentence
+            clauses = [(offset + a, offset + b) for name, (a, b) in feature.regions(lowered[offset:]).items()
+                       if name in wanted]
+            found = {span for span in found if any(a <= span[0] < b for a, b in clauses)}
+        spans |= found
+    return sorted(spans)
 
 
 # --- self-check and repair --------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from core.facts import label_word_spans
+from core.facts import CHECKED_FIELDS, label_word_spans
 from core.level_tokens import prepare_model_for_levels, uses_added_tokens
 from core.schema import SCRATCHPAD
 from service.adapters import missing_files
@@ -47,6 +47,7 @@ class FinetuneConfig:
     compile: bool = False  # torch.compile the decoder: ≈2× faster CPU steps after a one-off compile
     seed: int = 0
     label_weight: float = 1.0  # loss weight of the answer tokens that state a label (facts.label_word_spans); 1: plain
+    label_names: list[str] | None = None  # the checked names whose label words weigh label_weight (e.g. [max]); None: all
     reading_weight: float = 1.0  # loss weight of the digits a reading turn answers (training.dataset.reading_turns)
     level_init: str = "digits"  # level rows start on the digits, also near "minimum"/"maximum" (words), 00/99 traded (swapped), both on 99 parted (high), or high on a number line (line)
     checkpoint_every: int = 50
@@ -67,6 +68,9 @@ def load_config(path: str | None, overrides: list[str]) -> FinetuneConfig:
         values[key] = yaml.safe_load(raw)
         if str(types[key]) in ("float", "float | None") and isinstance(values[key], str):
             values[key] = float(values[key])  # YAML reads 1e-4 (no dot) as a string
+    unknown = sorted(set(values.get("label_names") or ()) - set(CHECKED_FIELDS))
+    if unknown:
+        raise SystemExit(f"unknown label_names {unknown}; known: {', '.join(CHECKED_FIELDS)}")
     return FinetuneConfig(**values)
 
 
@@ -80,15 +84,16 @@ def adapted_layers(first_layer: int, num_layers: int) -> list[int] | None:
 Example = tuple[list[int], list[int], list[float]]  # input ids, labels (-100 off the answer), loss weights
 
 
-def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, reading_weight: float = 1.0) -> Example:
+def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, reading_weight: float = 1.0,
+                     label_names: list[str] | None = None) -> Example:
     """Prompt through the base's chat template, then the target and EOS; labels only on the answer, where the tokens
-    that state a label weigh `label_weight` and the template's words 1. An example with a reading turn goes on
+    that state a label (of `label_names`, or any) weigh `label_weight` and the template's words 1. An example with a reading turn goes on
     through the template with each of its questions (no labels) and answers (labels; digits weigh `reading_weight`, as
     do those of a scratchpad)."""
     prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
     answer = tokenizer(example["target"], add_special_tokens=False, return_offsets_mapping=True)
-    spans = label_word_spans(example["target"], tuple(json.loads(example["target"])))
+    spans = label_word_spans(example["target"], tuple(json.loads(example["target"])), label_names)
     weights = [label_weight if any(start < end_ and end > start_ for start_, end_ in spans) else 1.0
                for start, end in answer["offset_mapping"]]
     pad_start, pad_end = scratchpad_span(example["target"])
@@ -232,7 +237,7 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
     model = AutoModelForCausalLM.from_pretrained(config.base, dtype=getattr(torch, torch_dtype_name(dtype)))
     level_ids = (prepare_model_for_levels(model, tokenizer, config.prompt_style, config.level_init)
                  if uses_added_tokens(config.prompt_style) else None)
-    train = [tokenize_example(tokenizer, e, config.label_weight, config.reading_weight)
+    train = [tokenize_example(tokenizer, e, config.label_weight, config.reading_weight, config.label_names)
              for e in run.read_jsonl("sft/train.jsonl")][: config.max_examples]
     validation = [tokenize_example(tokenizer, e) for e in run.read_jsonl("sft/validation.jsonl")][:64]  # unweighted
     checkpoint = run.path / "checkpoints" / "last"

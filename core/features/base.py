@@ -63,6 +63,7 @@ class Feature:
     evidence: Mapping[str, tuple[str, ...]] | None = None  # checked name -> the evidence keys behind it (the response's)
     positions: tuple[str, ...] = ()  # evidence keys that are indices of the series (given as times with timestamps)
     durations: tuple[str, ...] = ()  # evidence keys that are lengths in points (given in seconds with timestamps)
+    regions: Callable[[str], dict[str, tuple[int, int]]] | None = None  # checked name -> its clause's span, where one sentence states several
 
     def evidence_of(self, name: str, evidence: Mapping[str, object]) -> dict[str, object]:
         """The numbers behind one checked label, as the rules computed them."""

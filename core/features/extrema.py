@@ -89,6 +89,14 @@ def read_extrema(sentence: str) -> tuple[str | None, str | None]:
     return found["max"], found["min"]
 
 
+def regions(text: str) -> dict[str, tuple[int, int]]:
+    """Each extreme's clause in a (lowered) text: from its first mention to the other's, or to the text's end."""
+    mentions = sorted((m.start(), name) for name, words in (("max", MAX_WORDS), ("min", MIN_WORDS))
+                      if (m := re.search(words, text)))
+    stops = [start for start, _ in mentions[1:]] + [len(text)]
+    return {name: (start, stop) for (start, name), stop in zip(mentions, stops)}
+
+
 def read(sentence: str) -> dict[str, str | None]:
     max_label, min_label = read_extrema(sentence)
     return {"max": max_label, "min": min_label}
@@ -105,5 +113,5 @@ FEATURE = Feature(
     constant_fact="The series is constant, so the global maximum and the global minimum are both at the beginning.",
     read=read, phrase=phrase, instruction="global max/min position",
     evidence={"max": ("argmax", "max_value"), "min": ("argmin", "min_value")}, positions=("argmax", "argmin"),
-    label_words=tuple(POSITION_WORDS.values()),
+    label_words=tuple(POSITION_WORDS.values()), regions=regions,
 )

@@ -50,7 +50,33 @@ def test_weight_one_is_the_plain_mean_and_weights_move_the_loss(tokenizer):
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
     reference = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
                                                   ignore_index=-100)
-    assert abs(float(plain) - float(reference)) < 1e-4
+    assert abs(float(plain.detach()) - float(reference.detach())) < 1e-4
     (ids, labels, heavy_weights, mask), = batches(examples[1:], 1, 0, random.Random(0))
     heavy = answer_loss(model, ids, labels, heavy_weights, mask)
-    assert abs(float(heavy) - float(plain)) > 1e-4
+    assert abs(float(heavy.detach()) - float(plain.detach())) > 1e-4
+
+
+def test_label_names_keep_one_extremes_clause_in_either_order():
+    def heavy(text, names):
+        return [text[a:b] for a, b in label_word_spans(text, names=names)]
+
+    assert heavy(TARGET, ["max"]) == ["end"]
+    assert heavy(TARGET, ["min"]) == ["beginning"]
+    assert heavy(TARGET, ["trend", "max"]) == ["a", "increasing", "end"]
+    min_first = TARGET.replace("The global maximum appears towards the end, while the global minimum is at the beginning",
+                               "The global minimum is at the beginning, while the global maximum is near the end")
+    assert heavy(min_first, ["max"]) == ["end"]
+    # "end" in the trend's sentence is not the max's
+    early_end = TARGET.replace("generally increasing trend", "increasing trend towards the end")
+    assert heavy(early_end, ["max"]) == ["end"]
+
+
+def test_label_names_weigh_only_their_tokens_and_unknown_names_are_refused(tokenizer):
+    from training.finetune import load_config
+
+    example = {"messages": [{"role": "user", "content": "Describe. Series: 01 02"}], "target": TARGET}
+    ids, _, weights = tokenize_example(tokenizer, example, label_weight=5.0, label_names=["max"])
+    assert tokenizer.decode([i for i, w in zip(ids, weights) if w == 5.0]).split() == ["end"]
+    assert load_config(None, ["label_names=[max]"]).label_names == ["max"]
+    with pytest.raises(SystemExit, match="unknown label_names"):
+        load_config(None, ["label_names=[maximum]"])
