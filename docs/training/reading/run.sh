@@ -36,13 +36,16 @@
 # train35: train31's reading turn on prompt style 'marked' (compact's digits, which read the noise in train25, with levels
 # 00 and 99 as one added token each, started as 'high': the extremes' lookup of train29–31):
 # RUN=runs/train35 READING=rule WEIGHT=2 PROMPT=marked INIT=high NAME=marked-rule docs/training/reading/run.sh runs/train27
-# Usage: [RUN=..] [PROMPT=levels|compact|marked] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [OU_SHARE=0..1] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
+# train37 (stopped after 8 steps: train36 had no max lookup to strengthen at that budget): train36's data (make train's stages, --train-size 1400: 1,487 examples, 371 steps, the hour's budget) with
+# the max's label words weighing 3 (finetune label_names=[max]: train35's max sentence had no head on <L99>):
+# RUN=runs/train37 TRAIN_SIZE=1400 READING=rule WEIGHT=2 PROMPT=marked INIT=high LABEL_WEIGHT=3 LABEL_NAMES=max NAME=marked-max-weight docs/training/reading/run.sh runs/train36
+# Usage: [RUN=..] [TRAIN_SIZE=2600] [LABEL_NAMES=max,min] [PROMPT=levels|compact|marked] [READING=extremes|all|rule|split|scratchpad|scratchpad-rule] [WEIGHT=..] [LABEL_WEIGHT=..] [INIT=digits|words|swapped|high|line] [OU_SHARE=0..1] [NAME=..] [ANNOTATE=1] docs/training/reading/run.sh SOURCE_RUN
 set -euo pipefail
 SOURCE=$(realpath "$1")
 cd "$(dirname "$0")/../../.."
 PY=.venv/bin/python
 RUN=${RUN:-runs/train18} READING=${READING:-extremes} WEIGHT=${WEIGHT:-5} NAME=${NAME:-reading} ANNOTATE=${ANNOTATE:-0}
-LABEL_WEIGHT=${LABEL_WEIGHT:-1} PROMPT=${PROMPT:-levels} INIT=${INIT:-digits}
+LABEL_WEIGHT=${LABEL_WEIGHT:-1} PROMPT=${PROMPT:-levels} INIT=${INIT:-digits} TRAIN_SIZE=${TRAIN_SIZE:-2600}
 mkdir -p "$RUN"
 cp "$SOURCE"/{series,ood_series,realworld_series}.jsonl "$RUN"/
 [ "$ANNOTATE" = 1 ] || cp "$SOURCE"/{annotations,checked,teacher,checked_teacher}.jsonl "$SOURCE"/factcheck_*.json "$RUN"/
@@ -59,10 +62,11 @@ if [ "$ANNOTATE" = 1 ]; then
   $PY -m training.annotate --run "$RUN" --teacher import --file ../shared/data/dlaa_teacher_150.jsonl --out teacher.jsonl
   $PY -m training.factcheck --run "$RUN" --source teacher.jsonl --out checked_teacher.jsonl
 fi
-$PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size 2600 --draw pairs \
+$PY -m training.dataset --run "$RUN" --sources checked_teacher.jsonl checked.jsonl --train-size "$TRAIN_SIZE" --draw pairs \
   --balance 0.5 --prompt-style "$PROMPT" --reading-share 1.0 --reading "$READING" ${OU_SHARE:+--ou-share "$OU_SHARE"}
 $PY -m training.finetune --run "$RUN" --config training/configs/smollm2-135m.yaml \
-  --set prompt_style="$PROMPT" reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT" level_init="$INIT"
+  --set prompt_style="$PROMPT" reading_weight="$WEIGHT" label_weight="$LABEL_WEIGHT" level_init="$INIT" \
+  ${LABEL_NAMES:+label_names="[$LABEL_NAMES]"}
 $PY -m training.merge --run "$RUN"
 $PY -m training.evaluate --run "$RUN" --limit 240 --no-base
 $PY -m training.merge --run "$RUN" --no-merge --ship "models/adapters/smollm2-135m-$NAME"
