@@ -87,9 +87,9 @@ Example = tuple[list[int], list[int], list[float]]  # input ids, labels (-100 of
 def tokenize_example(tokenizer, example: dict, label_weight: float = 1.0, reading_weight: float = 1.0,
                      label_names: list[str] | None = None) -> Example:
     """Prompt through the base's chat template, then the target and EOS; labels only on the answer, where the tokens
-    that state a label (of `label_names`, or any) weigh `label_weight` and the template's words 1. An example with a reading turn goes on
-    through the template with each of its questions (no labels) and answers (labels; digits weigh `reading_weight`, as
-    do those of a scratchpad)."""
+    that state a label (of `label_names`, or any) weigh `label_weight` and the template's words 1. An example with a
+    reading turn goes on through the template with each of its questions (no labels) and answers (labels; digits
+    weigh `reading_weight`, as do those of a scratchpad)."""
     prompt_text = tokenizer.apply_chat_template(example["messages"], tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
     answer = tokenizer(example["target"], add_special_tokens=False, return_offsets_mapping=True)

@@ -58,15 +58,18 @@ def extrema_fact(max_label: str, min_label: str, max_time: str | None = None, mi
             "of the series.")
 
 
+def first_mentions(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, "max"/"min") of each extreme's first mention in a lowered text, in the text's order."""
+    return sorted((m.start(), m.end(), name) for name, words in (("max", MAX_WORDS), ("min", MIN_WORDS))
+                  if (m := re.search(words, text)))
+
+
 def read_extrema(sentence: str) -> tuple[str | None, str | None]:
     """The (max, min) positions a sentence states, handling 'respectively' and shared locations."""
     text = sentence.lower()
-    max_match, min_match = re.search(MAX_WORDS, text), re.search(MIN_WORDS, text)
-    if not max_match and not min_match:
+    mentions = first_mentions(text)
+    if not mentions:
         return None, None
-    mentions = sorted(
-        [(m.start(), m.end(), name) for m, name in ((max_match, "max"), (min_match, "min")) if m]
-    )
     positions = [
         (m.start(), label) for label, pattern in POSITION_WORDS.items() for m in re.finditer(pattern, text)
     ]
@@ -91,10 +94,9 @@ def read_extrema(sentence: str) -> tuple[str | None, str | None]:
 
 def regions(text: str) -> dict[str, tuple[int, int]]:
     """Each extreme's clause in a (lowered) text: from its first mention to the other's, or to the text's end."""
-    mentions = sorted((m.start(), name) for name, words in (("max", MAX_WORDS), ("min", MIN_WORDS))
-                      if (m := re.search(words, text)))
-    stops = [start for start, _ in mentions[1:]] + [len(text)]
-    return {name: (start, stop) for (start, name), stop in zip(mentions, stops)}
+    mentions = first_mentions(text)
+    stops = [start for start, _, _ in mentions[1:]] + [len(text)]
+    return {name: (start, stop) for (start, _, name), stop in zip(mentions, stops)}
 
 
 def read(sentence: str) -> dict[str, str | None]:
