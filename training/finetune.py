@@ -49,6 +49,7 @@ class FinetuneConfig:
     label_weight: float = 1.0  # loss weight of the answer tokens that state a label (facts.label_word_spans); 1: plain
     label_names: list[str] | None = None  # the checked names whose label words weigh label_weight (e.g. [max]); None: all
     reading_weight: float = 1.0  # loss weight of the digits a reading turn answers (training.dataset.reading_turns)
+    freeze_level_rows: bool = False  # the added rows stay as level_init starts them (still saved): with first_layer, backward stops there
     level_init: str = "digits"  # level rows start on the digits, also near "minimum"/"maximum" (words), 00/99 traded (swapped), both on 99 parted (high), or high on a number line (line)
     checkpoint_every: int = 50
     log_every: int = 5
@@ -256,6 +257,8 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
                           # the level rows train as themselves; a tied output layer shares them (peft ties them)
                           trainable_token_indices={"embed_tokens": level_ids} if level_ids else None)
         model = get_peft_model(model, lora)
+    if config.freeze_level_rows:
+        freeze_trainable_tokens(model)
     model.train()
     width = None
     if config.compile:
@@ -315,6 +318,13 @@ def finetune(run: RunDir, config: FinetuneConfig, fresh: bool = False) -> dict:
               "dtype": str(model.dtype).removeprefix("torch."), "level_token_ids": level_ids}
     (run.path / "train_log.json").write_text(json.dumps({"losses": state["losses"], **result}))
     return result
+
+
+def freeze_trainable_tokens(model) -> None:
+    """Stop the added rows' training; peft still saves them, so the adapter carries its tokens as before."""
+    for name, parameter in model.named_parameters():
+        if "trainable_tokens_delta" in name:
+            parameter.requires_grad_(False)
 
 
 def save_checkpoint(model, optimizer, state: dict, path: Path) -> None:

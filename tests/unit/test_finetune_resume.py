@@ -19,11 +19,11 @@ def base(tmp_path_factory):
     return str(prepare_tiny_qwen2(tmp_path_factory.mktemp("base") / "qwen"))
 
 
-def make_run(path) -> RunDir:
+def make_run(path, series=lambda k: " ".join(str(i * k % 100) for i in range(12)), count: int = 12) -> RunDir:
     run = RunDir(path)
     (run.path / "sft").mkdir()
-    examples = [{"messages": [{"role": "user", "content": f"Series: {' '.join(str(i * k % 100) for i in range(12))}"}],
-                 "target": json.dumps({"trend": f"answer {k}"})} for k in range(12)]
+    examples = [{"messages": [{"role": "user", "content": f"Series: {series(k)}"}],
+                 "target": json.dumps({"trend": f"answer {k}"})} for k in range(count)]
     run.write_jsonl("sft/train.jsonl", examples)
     run.write_jsonl("sft/validation.jsonl", examples[:2])
     return run
@@ -74,3 +74,23 @@ def test_a_checkpoint_of_another_config_or_data_is_refused_unless_fresh(base, tm
     with pytest.raises(SystemExit, match="data"):
         stage.finetune(run, config(base, max_steps=2))
     assert stage.finetune(run, config(base, max_steps=2), fresh=True)["steps"] == 2
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_frozen_level_rows_stay_as_started_and_are_still_saved_while_lora_trains(base, tmp_path, frozen):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.level_tokens import prepare_model_for_levels
+
+    run = make_run(tmp_path / "run", lambda k: f"07 <L99> {k:02d} <L00> 33", count=8)  # rows that get gradients
+    result = stage.finetune(run, config(base, prompt_style="marked", level_init="high", first_layer=1, lr=1e-2,
+                                        freeze_level_rows=frozen))
+    start = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    ids = prepare_model_for_levels(start, AutoTokenizer.from_pretrained(base), "marked", "high")
+    assert ids == result["level_token_ids"]
+    saved = adapter_weights(run)
+    rows = next(v for k, v in saved.items() if "trainable_tokens_delta" in k)
+    moved = (rows.float() - start.get_input_embeddings().weight[ids].float()).abs().max()
+    assert (moved < 1e-6) if frozen else (moved > 1e-3)
+    assert any("lora_B" in k and v.abs().max() > 0 for k, v in saved.items())
+    assert not any("layers.0." in k for k in saved)  # first_layer=1: no LoRA below it
