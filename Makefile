@@ -24,6 +24,8 @@ ONE_FIELD_SHARE ?= 0
 READING_SHARE ?= 0
 READING ?= extremes
 OU_SHARE ?=
+# Points each prompt shows: the student's trained length, recorded in its manifest (the service resamples to it).
+LENGTH ?= 128
 FINETUNE_SET ?=
 EVAL_LIMIT ?= 240
 # The untrained base on the paper prompt scores the same in every run (docs/training.md) and costs 4 min of the
@@ -76,8 +78,8 @@ train: install base
 	if [ -f "$(TEACHER_FILE)" ]; then \
 	  $(PY) -m training.annotate --run $(RUN) --teacher import --file $(TEACHER_FILE) --out teacher.jsonl && \
 	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
-	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) $(if $(OU_SHARE),--ou-share $(OU_SHARE)); \
-	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) $(if $(OU_SHARE),--ou-share $(OU_SHARE)); fi
+	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)); \
+	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)); fi
 	$(PY) -m training.finetune --run $(RUN) --config training/configs/smollm2-135m.yaml --set prompt_style=$(PROMPT_STYLE) $(FINETUNE_SET)
 	$(PY) -m training.merge --run $(RUN)
 	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT) $(if $(filter 1,$(EVAL_BASE)),,--no-base)

@@ -14,6 +14,7 @@ from service.errors import SeriesError
 ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value within two digits
 ENCODED_LEVELS = 100  # 00–99
 NEAR_CONSTANT_SPAN = 1e-9  # relative span under which a series counts as constant (100 ± 1e-12 is)
+TRAINED_LENGTH = 128  # the paper's length: what a student is trained on unless its manifest says otherwise
 MissingPolicy = Literal["reject", "interpolate"]
 
 

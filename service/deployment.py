@@ -14,7 +14,7 @@ from service.adapters import adapter_version, missing_files
 from service.backends.base import Backend
 from service.errors import DeploymentBusy, DeploymentError, EngineUnavailable, InsufficientMemory
 from service.memory import GIB, headroom, process_tree_pss
-from service.settings import Settings
+from service.settings import STUDENT_SETTINGS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ class Deployments:
 
 
 def settings_for(current: Settings, adapter: str | None) -> Settings:
-    """The same deployment settings with another adapter; the prompt style follows the new adapter's manifest."""
-    values = current.model_dump(exclude={"prompt_style", "adapter"})
-    return Settings(**values, adapter=adapter, prompt_style=current.prompt_style if current.prompt_style_pinned else None)
+    """The same deployment settings with another adapter; the prompt style and the trained length follow the new
+    adapter's manifest unless the operator pinned them."""
+    values = current.model_dump(exclude={*STUDENT_SETTINGS, "adapter"})
+    pinned = {name: getattr(current, name) for name in current.pinned}
+    return Settings(**values, **pinned, adapter=adapter)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.prompt import PromptStyle
 from core.schema import PAPER_FIELDS, description_model
+from core.series import TRAINED_LENGTH
 from service.adapters import read_manifest
 
 # Model presets: production default on GPU, and the offline base that `make serve` prepares.
@@ -18,6 +19,7 @@ MODEL_PRESETS = {
     "qwen2.5-1.5b": "Qwen/Qwen2.5-1.5B-Instruct",
     "smollm2-135m": "models/smollm2-135m-instruct",
 }
+STUDENT_SETTINGS = ("prompt_style", "trained_length")  # how a student was trained: from its manifest unless set
 
 
 class Settings(BaseSettings):
@@ -66,7 +68,9 @@ class Settings(BaseSettings):
     prompt_style: PromptStyle | None = Field(
         default=None, description="default: what the adapter or merged student was trained with, else paper"
     )
-    trained_length: int = 128
+    trained_length: int | None = Field(
+        default=None, ge=8, description="points the series is resampled to; default: what the student was trained on "
+        "(its manifest), else 128")
     min_length: int = 8
     max_length: int = 100_000
     max_abs_value: float = 1e100
@@ -99,15 +103,17 @@ class Settings(BaseSettings):
     log_level: str = "info"
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"  # uvicorn's loop; auto: uvloop when installed
 
-    _prompt_style_pinned: bool = PrivateAttr(default=False)
+    _pinned: frozenset[str] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="after")
-    def _prompt_style_of_the_student(self) -> Settings:
-        """A student is always prompted as it was trained: its manifest names the prompt style."""
-        self._prompt_style_pinned = self.prompt_style is not None
+    def _as_the_student_was_trained(self) -> Settings:
+        """A student is always prompted as it was trained: its manifest names the prompt style and the length."""
+        self._pinned = frozenset(name for name in STUDENT_SETTINGS if getattr(self, name) is not None)
+        manifest = self.student_manifest() or {}
         if self.prompt_style is None:
-            manifest = self.student_manifest()
-            self.prompt_style = manifest.get("prompt_style", "paper") if manifest else "paper"
+            self.prompt_style = manifest.get("prompt_style", "paper")
+        if self.trained_length is None:
+            self.trained_length = manifest.get("trained_length", TRAINED_LENGTH)
         return self
 
     def student_manifest(self) -> dict | None:
@@ -134,9 +140,9 @@ class Settings(BaseSettings):
         return bool((self.student_manifest() or {}).get("scratchpad"))
 
     @property
-    def prompt_style_pinned(self) -> bool:
-        """True when the operator chose the prompt style (then it doesn't follow the adapter's manifest)."""
-        return self._prompt_style_pinned
+    def pinned(self) -> frozenset[str]:
+        """The student settings the operator chose (STUDENT_SETTINGS); the others follow the adapter's manifest."""
+        return self._pinned
 
     @cached_property
     def model_path(self) -> str:

@@ -20,7 +20,7 @@ from core.features.noise import noise_label
 from core.features.trend import edge_points
 from core.prompt import PROMPT_STYLES, build_messages
 from core.schema import PAPER_FIELDS, SCRATCHPAD, description_model, render_target
-from core.series import format_levels
+from core.series import TRAINED_LENGTH, encode, format_levels
 from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
@@ -141,11 +141,17 @@ def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> d
             "cells": dict(sorted(Counter(cell_of(e, names) for e in examples).items()))}
 
 
+def at_length(levels: list[int], length: int) -> list[int]:
+    """Levels as the service would send them to a student trained on `length` points (the annotations hold 128)."""
+    return levels if len(levels) == length else list(encode(levels, length=length, min_length=2).levels)
+
+
 def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS,
-                asked: tuple[str, ...] | None = None) -> dict:
+                asked: tuple[str, ...] | None = None, length: int = TRAINED_LENGTH) -> dict:
     """Chat messages exactly as the service sends them, and the compact JSON the student must answer (a field its
     teacher did not write, e.g. the real teacher's records beyond the paper's three, is the rules' fact sentence).
-    `asked`: a question about only these of the fields (the compact instruction of those, the answer of those)."""
+    `asked`: a question about only these of the fields (the compact instruction of those, the answer of those);
+    `length`: the points the prompt shows (the labels stay those computed at full resolution)."""
     fields = asked or fields
     stated = record["description"]
     missing = [f for f in fields if f not in stated]
@@ -153,13 +159,14 @@ def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS
         facts_of = fact_sentences(stored_features(record))
         stated = {**stated, **{f.field: facts_of[next(iter(f.labels))] for f in FEATURES if f.field in missing}}
     description = description_model(fields).model_validate({f: stated[f] for f in fields})
+    levels = at_length(record["levels"], length)
     return {
         "id": record["id"],
         "family": record.get("family", "ou"),
         "teacher": record.get("teacher"),
-        "levels": record["levels"],
+        "levels": levels,
         "features": stored_features(record).record(),
-        "messages": build_messages(format_levels(record["levels"]), style, fields),
+        "messages": build_messages(format_levels(levels), style, fields),
         "target": render_target(description),
         **({"asked": list(asked)} if asked else {}),
     }
@@ -175,7 +182,8 @@ def one_field_questions(examples: list[dict], records: dict[str, dict], share: f
     out, turn = [], 0
     for example in examples:
         if unit_hash(f"{seed}:{example['id']}") < share and not str(example["teacher"]).startswith("import"):
-            example = sft_example(records[example["id"]], style, fields, asked=(fields[turn % len(fields)],))
+            example = sft_example(records[example["id"]], style, fields, asked=(fields[turn % len(fields)],),
+                                  length=len(example["levels"]))
             turn += 1
         out.append(example)
     return out
@@ -294,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                              "families, each part drawn as --draw (default: one draw over all; 0.5 measured in "
                              "docs/training.md, train34)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--length", type=int, default=TRAINED_LENGTH,
+                        help="points each prompt shows, resampled as the service does (the student's trained length)")
     parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
                         help="the description fields the student learns to state (the draw balances their classes)")
     parser.add_argument("--one-field-share", type=float, default=0.0,
@@ -327,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             test_share = args.imported_test if imported else args.test
             # Other families only ever train: validation and test stay the paper's distribution.
             split = split_of(record["levels"], args.validation, test_share) if record.get("family", "ou") == "ou" else "train"
-            buckets[split].append(sft_example(record, args.prompt_style, fields))
+            buckets[split].append(sft_example(record, args.prompt_style, fields, length=args.length))
             records[record["id"]] = record
     if args.train_size is not None:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
@@ -343,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
+                           "length": args.length,
                            "counts": counts, "train_size": args.train_size, "draw": args.draw, "balance": args.balance,
                            "ou_share": args.ou_share,
                            "families": dict(Counter(e["family"] for e in buckets["train"])), "classes": classes,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from core import facts
 from core.schema import PAPER_FIELDS, SCRATCHPAD
-from core.series import encode
+from core.series import TRAINED_LENGTH, encode
 from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.settings import Settings
@@ -131,7 +131,7 @@ async def run_model(backend, settings: Settings, test: list[dict],
     options = DescribeOptions(self_check=True, repair=False)
 
     async def one_test(example: dict) -> Outcome:
-        encoded = encode(example["levels"], length=128, min_length=2)
+        encoded = encode(example["levels"], length=settings.trained_length, min_length=2)
         reference = reference_text(example["target"])
         try:
             result = await describe_encoded(encoded, options, backend, settings, facts.stored_features(example))
@@ -278,9 +278,9 @@ async def evaluate_model(settings: Settings, test: list[dict],
 
 
 async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | None, style: str, limit: int | None,
-                   nli: str | None = None, with_base: bool = True) -> dict:
+                   nli: str | None = None, with_base: bool = True, length: int = TRAINED_LENGTH) -> dict:
     """Base with the paper prompt (unless with_base is off), then the student (merged model, or LoRA on the base) with
-    its own prompt."""
+    its own prompt and the series length it was trained on."""
     test = list(run.read_jsonl("sft/test.jsonl"))[:limit] if (run.path / "sft/test.jsonl").exists() else []
     raw = {name: list(run.read_jsonl(file)) for name, file in RAW_SPLITS.items() if (run.path / file).exists()}
     raw["page_examples"] = page_records()
@@ -289,7 +289,8 @@ async def evaluate(run: RunDir, base: str, student: str | None, adapter: str | N
     runs = [("base (paper prompt)", Settings(model=base, prompt_style="paper", **engine))] if with_base else []
     if student or adapter:
         runs.append((f"student ({style} prompt)",
-                     Settings(model=student or base, adapter=None if student else adapter, prompt_style=style, **engine)))
+                     Settings(model=student or base, adapter=None if student else adapter, prompt_style=style,
+                              trained_length=length, **engine)))
     for label, settings in runs:
         in_dist, raw_outcomes = await evaluate_model(settings, test, raw)
         results[label] = summarize(in_dist, raw_outcomes, teacher_only=True)
@@ -321,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--no-base leaves nothing to evaluate: no --student, --adapter, RUN/merged or RUN/adapter")
     test_file = run.path / "sft" / "test.jsonl"
     test = test_file.exists()
-    results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli, with_base=not args.no_base))
+    length = run.manifest()["stages"].get("dataset", {}).get("length", TRAINED_LENGTH)
+    results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli, with_base=not args.no_base,
+                                   length=length))
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
     table = markdown_table(results)

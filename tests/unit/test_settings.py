@@ -16,6 +16,31 @@ def test_prompt_style_follows_the_students_manifest(tmp_path):
     assert Settings(model="nowhere").prompt_style == "paper"
 
 
+def test_the_trained_length_follows_the_students_manifest_unless_pinned(tmp_path):
+    (tmp_path / "tsdescribe.json").write_text(json.dumps({"prompt_style": "marked", "trained_length": 64}))
+    assert Settings(adapter=str(tmp_path)).trained_length == 64
+    assert Settings(adapter=str(tmp_path), trained_length=96).trained_length == 96
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "tsdescribe.json").write_text(json.dumps({"prompt_style": "compact"}))  # before the length was recorded
+    assert Settings(adapter=str(old)).trained_length == 128
+    assert Settings(model="nowhere").trained_length == 128
+
+
+def test_a_swapped_adapter_brings_its_own_style_and_length_but_pinned_settings_stay(tmp_path):
+    from service.deployment import settings_for
+
+    short, long = tmp_path / "short", tmp_path / "long"
+    for directory, style, length in ((short, "marked", 64), (long, "compact", 128)):
+        directory.mkdir()
+        (directory / "tsdescribe.json").write_text(json.dumps({"prompt_style": style, "trained_length": length}))
+    swapped = settings_for(Settings(adapter=str(long), max_batch=7), str(short))
+    assert (swapped.prompt_style, swapped.trained_length, swapped.max_batch) == ("marked", 64, 7)
+    pinned = settings_for(Settings(adapter=str(long), trained_length=100), str(short))
+    assert (pinned.prompt_style, pinned.trained_length) == ("marked", 100)
+    assert settings_for(Settings(adapter=str(short), prompt_style="paper"), str(long)).prompt_style == "paper"
+
+
 def test_settings_read_the_env_prefix(monkeypatch):
     monkeypatch.setenv("TSD_MAX_BATCH", "7")
     monkeypatch.setenv("TSD_BACKEND", "openai")

@@ -259,6 +259,32 @@ def test_dataset_split_is_by_content_and_examples_use_the_service_prompt():
     assert example["target"] == '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'
 
 
+def test_a_shorter_trained_length_shows_the_series_as_the_service_sends_it_and_the_manifest_records_it(tmp_path):
+    from core.series import encode
+    from training.merge import student_manifest
+    from training.rundir import RunDir
+
+    levels = [50 + (40 if i == 70 else -45 if i == 20 else (i * 7) % 9) for i in range(128)]
+    description = {"trend": "The series shows no clear trend.", "noise": "The noise intensity is low.",
+                   "extrema": "The global maximum is in the middle and the global minimum is at the beginning."}
+    record = {"id": "a", "levels": levels, "description": description, "teacher": "rules"}
+    example = dataset.sft_example(record, "marked", length=64)
+    sent = list(encode(levels, length=64).levels)  # what the service sends a 64-point student
+    assert example["levels"] == sent and len(sent) == 64
+    assert (sent.index(99), sent.index(0)) == (35, 10)  # the extremes where they lie, scaled (70/127, 20/127 of 63)
+    shown = example["messages"][0]["content"].split("Series: ")[1].split()
+    assert len(shown) == 64 and (shown.index("<L99>"), shown.index("<L00>"), shown[-1]) == (35, 10, f"{sent[-1]:02d}")
+    assert example["target"] == dataset.sft_example(record, "marked")["target"]  # labels from the full resolution
+    asked = dataset.one_field_questions([example], {"a": record}, 1.0, "marked", PAPER_FIELDS, seed=0)[0]
+    assert asked["asked"] and asked["levels"] == sent
+    run = RunDir(tmp_path / "run")
+    run.record("dataset", {"length": 64, "fields": list(PAPER_FIELDS)})
+    assert student_manifest(run)["trained_length"] == 64
+    older = RunDir(tmp_path / "older")
+    older.record("dataset", {"fields": list(PAPER_FIELDS)})
+    assert student_manifest(older)["trained_length"] == 128
+
+
 def test_one_field_questions_ask_a_share_of_the_rule_teachers_examples_about_one_field_in_turn():
     levels = [i % 100 for i in range(128)]
     description = {"trend": "The series shows an increasing trend.", "noise": "The noise intensity is low.",
