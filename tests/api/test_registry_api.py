@@ -177,3 +177,15 @@ async def test_the_rules_run_off_the_event_loop_while_the_engine_generates(make_
     response = await client.post("/describe", json={"series": SPIKE})
     assert response.status_code == 200 and response.json()["checks"]["max"]["computed"] == "middle"
     assert seen == [False]
+
+
+async def test_a_student_trained_on_64_points_is_sent_64_and_the_rules_still_read_every_point(tmp_path, make_client):
+    backend = ScriptedBackend()
+    _, client = await make_client(backend, student(tmp_path, trained_length=64))
+    assert (await client.get("/info")).json()["settings"]["trained_length"] == 64
+    series = [0.0] * 300
+    series[150] = 5.0  # the max in the middle, beyond the 64 points a plain decimation would keep
+    body = (await client.post("/describe", json={"series": series})).json()
+    shown = backend.calls[-1][0][-1]["content"].split("Series: ")[1].split()
+    assert len(shown) == 64 and shown.index("99") == round(150 * 63 / 299)
+    assert body["checks"]["max"]["computed"] == "middle"
