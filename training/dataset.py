@@ -141,6 +141,11 @@ def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> d
             "cells": dict(sorted(Counter(cell_of(e, names) for e in examples).items()))}
 
 
+def trained_length(run: RunDir) -> int:
+    """The points a run's prompts show (its dataset stage's --length; 128 for runs before it was recorded)."""
+    return run.manifest()["stages"].get("dataset", {}).get("length", TRAINED_LENGTH)
+
+
 def at_length(levels: list[int], length: int) -> list[int]:
     """Levels as the service would send them to a student trained on `length` points (the annotations hold 128)."""
     return levels if len(levels) == length else list(encode(levels, length=length, min_length=2).levels)

@@ -19,6 +19,7 @@ from core.series import TRAINED_LENGTH, encode
 from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.settings import Settings
+from training.dataset import trained_length
 from training.progress import gather_with_progress
 from training.rundir import RunDir
 
@@ -322,9 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--no-base leaves nothing to evaluate: no --student, --adapter, RUN/merged or RUN/adapter")
     test_file = run.path / "sft" / "test.jsonl"
     test = test_file.exists()
-    length = run.manifest()["stages"].get("dataset", {}).get("length", TRAINED_LENGTH)
     results = asyncio.run(evaluate(run, base, student, adapter, style, args.limit, args.nli, with_base=not args.no_base,
-                                   length=length))
+                                   length=trained_length(run)))
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
     table = markdown_table(results)

@@ -12,9 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from core.series import TRAINED_LENGTH
 from service.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDENT_MANIFEST, adapter_digest, merge_adapter
-from training.dataset import SCRATCHPAD_KINDS
+from training.dataset import SCRATCHPAD_KINDS, trained_length
 from training.rundir import RunDir, git_revision
 
 
@@ -30,7 +29,7 @@ def student_manifest(run: RunDir) -> dict:
         "prompt_style": config.get("prompt_style", "paper"),
         "fields": stages.get("dataset", {}).get("fields"),  # what it states; None: the paper's three (older runs)
         "scratchpad": stages.get("dataset", {}).get("reading") in SCRATCHPAD_KINDS,  # writes its reading first
-        "trained_length": stages.get("dataset", {}).get("length", TRAINED_LENGTH),  # points the service resamples to
+        "trained_length": trained_length(run),  # points the service resamples to
         "level_token_ids": finetune.get("level_token_ids"),
         "data_hash": stages.get("dataset", {}).get("hash"),
         "data_counts": stages.get("dataset", {}).get("counts"),

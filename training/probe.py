@@ -27,9 +27,9 @@ from core.features.extrema import MAX_PLACE, MIN_PLACE, POSITIONS
 from core.level_tokens import ADDED_TOKENS, LevelTokensError, level_token_ids, uses_added_tokens
 from core.prompt import build_messages
 from core.schema import SCRATCHPAD
-from core.series import TRAINED_LENGTH, encode
+from core.series import encode
 from service.atomic import atomic_write
-from training.dataset import SCRATCHPAD_KINDS, reading_turns
+from training.dataset import SCRATCHPAD_KINDS, reading_turns, trained_length
 from training.rundir import RunDir
 
 EXTREMES = {"max": ("maximum", MAX_PLACE, 99), "min": ("minimum", MIN_PLACE, 0)}
@@ -174,8 +174,7 @@ def label_mass(model, tokenizer, items: list[tuple[list[dict], str]], field: str
 def real_world_label_mass(model, tokenizer, run: RunDir, fields: list[str], style: str) -> dict:
     """label_mass of each field on the run's real-world series, over the sentences its training set stated."""
     real_world = list(run.read_jsonl("realworld_series.jsonl"))  # read once, used for every field
-    length = run.manifest()["stages"].get("dataset", {}).get("length", TRAINED_LENGTH)  # as the service would send them
-    prompts = [build_messages(encode(r["values"], length=length).tokens, style) for r in real_world]
+    prompts = [build_messages(encode(r["values"], length=trained_length(run)).tokens, style) for r in real_world]
     trained = list(run.read_jsonl("sft/train.jsonl"))
     return {field: label_mass(model, tokenizer, [(messages, r["features"][field]) for messages, r in
                                                  zip(prompts, real_world)], field, sentences_by_label(trained, field))
