@@ -147,8 +147,9 @@ def trained_length(run: RunDir) -> int:
 
 
 def at_length(levels: list[int], length: int) -> list[int]:
-    """Levels as the service would send them to a student trained on `length` points (the annotations hold 128)."""
-    return levels if len(levels) == length else list(encode(levels, length=length, min_length=2).levels)
+    """Levels as the service would send them to a student trained on `length` points (the annotations hold 128; the
+    real teacher's, encoded by the paper, may repeat 99 or 00 where the service marks only the true max and min)."""
+    return list(encode(levels, length=length, min_length=2).levels)
 
 
 def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS,

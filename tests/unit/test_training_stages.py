@@ -255,8 +255,23 @@ def test_dataset_split_is_by_content_and_examples_use_the_service_prompt():
     assert 40 < splits.count("train") < 90 and splits.count("test") > 5
     example = dataset.sft_example({"id": "a", "levels": levels, "description": {
         "trend": "Up.", "noise": "Low.", "extrema": "Max at end."}}, "compact")
-    assert example["messages"][0]["content"].endswith(" ".join(f"{v:02d}" for v in levels))
+    sent = encode(levels, length=128).levels  # the service marks one max and one min: the repeats move one level in
+    assert example["messages"][0]["content"].endswith(" ".join(f"{v:02d}" for v in sent))
     assert example["target"] == '{"trend":"Up.","noise":"Low.","extrema":"Max at end."}'
+
+
+def test_a_real_teacher_series_that_repeats_99_and_00_is_shown_as_the_service_shows_it():
+    """The paper's encoding floors the max of each rise to 99 (60 of the 87 real-teacher training series repeat 99 or
+    00); the service marks only the first true max and min, so training must show the same (was: the raw repeats)."""
+    levels = [0, 5, 99, 40, 0, 60, 99, *range(10, 131)][:128]
+    levels = [min(v, 99) for v in levels]
+    record = {"id": "import-1", "levels": levels, "teacher": "import:pixtral", "description": {
+        "trend": "Up.", "noise": "Low.", "extrema": "The maximum is at the beginning."}}
+    example = dataset.sft_example(record, "marked")
+    shown = example["messages"][0]["content"].split("Series: ")[1].split()
+    assert shown.count("<L99>") == 1 and shown.index("<L99>") == 2
+    assert shown.count("<L00>") == 1 and shown.index("<L00>") == 0
+    assert example["levels"] == list(encode(levels, length=128).levels)  # what evaluate and /describe send
 
 
 def test_a_shorter_trained_length_shows_the_series_as_the_service_sends_it_and_the_manifest_records_it(tmp_path):
