@@ -174,7 +174,8 @@ def label_mass(model, tokenizer, items: list[tuple[list[dict], str]], field: str
 def real_world_label_mass(model, tokenizer, run: RunDir, fields: list[str], style: str) -> dict:
     """label_mass of each field on the run's real-world series, over the sentences its training set stated."""
     real_world = list(run.read_jsonl("realworld_series.jsonl"))  # read once, used for every field
-    prompts = [build_messages(encode(r["values"], length=trained_length(run)).tokens, style) for r in real_world]
+    length = trained_length(run)  # as the service would send them
+    prompts = [build_messages(encode(r["values"], length=length).tokens, style) for r in real_world]
     trained = list(run.read_jsonl("sft/train.jsonl"))
     return {field: label_mass(model, tokenizer, [(messages, r["features"][field]) for messages, r in
                                                  zip(prompts, real_world)], field, sentences_by_label(trained, field))
