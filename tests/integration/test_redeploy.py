@@ -14,25 +14,31 @@ from tests.integration.conftest import ROOT, SMOLLM2_DIR
 
 pytestmark = pytest.mark.integration
 SHIPPED = ROOT / "models" / "adapters" / "smollm2-135m"
+# The shipped student's added rows (the marked prompt's max and min tokens) need a merged model: vLLM's LoRA mode
+# swaps only LoRA weights, so LoRA mode is exercised with the compact student train5, which adds no tokens.
+COMPACT = ROOT / "models" / "adapters" / "smollm2-135m-compact"
 KEY = {"X-Admin-Key": "integration-key"}
 
 
-@pytest.fixture(scope="module")
-def versions(tmp_path_factory):
-    """v1: the shipped student; v2: the same adapter with lora_B zeroed (it serves the base's behaviour)."""
-    if not (SHIPPED / "adapter_config.json").exists():
-        pytest.skip("no shipped adapter yet (make train ships one)")
+def copy_versions(source, root):
+    """v1: a copy of `source`; v2: the same adapter with lora_B zeroed (it serves the base's behaviour)."""
+    if not (source / "adapter_config.json").exists():
+        pytest.skip(f"no adapter at {source} (make train ships one)")
     from safetensors.torch import load_file, save_file
 
-    root = tmp_path_factory.mktemp("adapters")
     v1, v2 = root / "student" / "v1", root / "student" / "v2"
-    shutil.copytree(SHIPPED, v1)
-    shutil.copytree(SHIPPED, v2)
+    shutil.copytree(source, v1)
+    shutil.copytree(source, v2)
     weights = load_file(v2 / "adapter_model.safetensors")
     save_file({k: v * 0 if "lora_B" in k else v for k, v in weights.items()}, v2 / "adapter_model.safetensors")
     manifest = json.loads((v2 / "tsdescribe.json").read_text())
     (v2 / "tsdescribe.json").write_text(json.dumps({**manifest, "name": "zeroed"}))
     return root, v1, v2
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory):
+    return copy_versions(SHIPPED, tmp_path_factory.mktemp("adapters"))
 
 
 def engine_processes(server) -> int:
@@ -48,8 +54,8 @@ def engine_processes(server) -> int:
 
 
 @pytest.mark.parametrize("mode", ["merge", "lora"])
-def test_activate_and_roll_back_under_load_without_a_failed_request(start_server, versions, tmp_path, mode):
-    root, v1, v2 = versions
+def test_activate_and_roll_back_under_load_without_a_failed_request(start_server, tmp_path, mode):
+    root, v1, v2 = copy_versions(COMPACT if mode == "lora" else SHIPPED, tmp_path / "adapters")
     server = start_server(TSD_PRESET="smollm2-135m", TSD_MODEL=str(SMOLLM2_DIR), TSD_ADAPTER=str(v1),
                           TSD_ADAPTERS_DIR=str(root), TSD_ADMIN_KEY_HASH=hash_key(KEY["X-Admin-Key"]),
                           TSD_MERGE_CACHE_DIR=str(tmp_path / "merged"), TSD_ADAPTER_MODE=mode)

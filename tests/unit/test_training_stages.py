@@ -415,3 +415,20 @@ def test_the_probe_can_ask_each_extreme_first_or_second_after_the_others_true_pl
         head + "The global maximum is located at the end, and the global minimum is located"
     assert ordered_prefix(target, features, "max", first=False) == \
         head + "The global minimum is located at the middle, and the global maximum is located"
+
+
+def test_make_trains_defaults_are_the_shipped_students_recipe():
+    """`make train` with no arguments retrains the student `make serve` serves: same prompt, length and finetune config."""
+    import re
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from training.finetune import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    defaults = dict(re.findall(r"^([A-Z_]+) \?= ?(.*)$", (root / "Makefile").read_text(), re.M))
+    shipped = json.loads((root / "models" / "adapters" / "smollm2-135m" / "tsdescribe.json").read_text())
+    assert defaults["PROMPT_STYLE"] == shipped["prompt_style"]
+    assert int(defaults["LENGTH"]) == shipped["trained_length"]
+    config = asdict(load_config(str(root / defaults["FINETUNE_CONFIG"]), [f"prompt_style={defaults['PROMPT_STYLE']}"]))
+    assert config == {k: shipped["config"][k] for k in config}
