@@ -19,6 +19,7 @@ WORLD_SERIES ?= 8000
 # The defaults are the shipped student's recipe (run train43, docs/training.md); the compact student train5's was
 # DRAW=cells PROMPT_STYLE=compact TRAIN_SIZE=2600 READING_SHARE=0 LENGTH=128 FINETUNE_CONFIG=training/configs/smollm2-135m.yaml
 DRAW ?= pairs
+STRATA ?=
 BALANCE ?= 0.5
 PROMPT_STYLE ?= marked
 TRAIN_SIZE ?= 2400
@@ -81,8 +82,8 @@ train: install base
 	if [ -f "$(TEACHER_FILE)" ]; then \
 	  $(PY) -m training.annotate --run $(RUN) --teacher import --file $(TEACHER_FILE) --out teacher.jsonl && \
 	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
-	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)); \
-	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)); fi
+	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA)); \
+	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA)); fi
 	$(PY) -m training.finetune --run $(RUN) --config $(FINETUNE_CONFIG) --set prompt_style=$(PROMPT_STYLE) $(FINETUNE_SET)
 	$(PY) -m training.merge --run $(RUN)
 	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT) $(if $(filter 1,$(EVAL_BASE)),,--no-base)

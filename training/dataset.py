@@ -28,6 +28,24 @@ READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its hi
 READING_KINDS = ("extremes", "all", "rule", "split", "scratchpad", "scratchpad-rule")
 SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written first in the answer, not asked after it
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
+STEEP_DELTA = 15.0  # edge-mean change (0–99 scale) above which a trend is steep, not gentle
+
+
+def slope_of(record: dict) -> str:
+    """'steep' or 'shallow' (flat or gentle): how far the edge means part (the trend rule's delta), a stratum of the
+    draw (not flat/gentle/steep: a 'flat' here counted flat twice in the draw's rarity and kept steep rare).
+    Balanced on the labels alone, noisy trends came mostly gentle (high noise and steep: 6% of train43's draw), and
+    the student called steep noisy real declines (Lake Huron, the Nile) flat."""
+    delta = abs(stored_features(record).trend_delta)
+    return "steep" if delta > STEEP_DELTA else "shallow"
+
+
+STRATA = {"slope": slope_of}  # draw keys that are not labels the student states
+
+
+def draw_label(record: dict, name: str) -> str:
+    """The record's class on a checked name or a stratum."""
+    return STRATA[name](record) if name in STRATA else stored_features(record).label(name)
 
 
 def unit_hash(text: str) -> float:
@@ -47,10 +65,9 @@ def split_of(levels: list[int], validation: float, test: float) -> str:
 
 def class_weight(record: dict, shares: dict[str, Counter], power: float) -> float:
     """Inverse class frequency (to a power), multiplied over the checked fields: rare classes are drawn more often."""
-    features = stored_features(record)
     weight = 1.0
     for name, counts in shares.items():
-        weight *= (counts[features.label(name)] / sum(counts.values())) ** -power
+        weight *= (counts[draw_label(record, name)] / sum(counts.values())) ** -power
     return weight
 
 
@@ -59,16 +76,15 @@ def balanced_subset(records: list[dict], size: int, power: float, rng: random.Ra
     """A weighted draw without replacement of `size` records, favouring rare classes of the checked names."""
     if size >= len(records):
         return records
-    shares = {name: Counter(stored_features(r).label(name) for r in records) for name in names}
+    shares = {name: Counter(draw_label(r, name) for r in records) for name in names}
     keyed = [(rng.random() ** (1.0 / class_weight(r, shares, power)), i) for i, r in enumerate(records)]
     chosen = sorted(i for _, i in sorted(keyed, reverse=True)[:size])
     return [records[i] for i in chosen]
 
 
 def cell_of(record: dict, names: tuple[str, ...] = PAPER_NAMES) -> str:
-    """The record's joint class, e.g. trend/noise/max/min."""
-    features = stored_features(record)
-    return "/".join(features.label(name) for name in names)
+    """The record's joint class, e.g. trend/noise/max/min (and any strata, e.g. /steep)."""
+    return "/".join(draw_label(record, name) for name in names)
 
 
 def rarity(labels: dict[str, str], counts: dict[str, Counter], pair_counts: dict[tuple[str, str], Counter]) -> float:
@@ -134,7 +150,7 @@ def drawn_subset(records: list[dict], size: int, draw: str, balance: float, rng:
 def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> dict:
     """Per-field classes, every pair of fields' joint classes ("trend×noise": {"flat/high": 675, …}) and the joint
     cells of a split, for the manifest."""
-    labels = [stored_features(e).labels for e in examples]
+    labels = [{name: draw_label(e, name) for name in names} for e in examples]
     pairs = {f"{a}×{b}": dict(sorted(Counter(f"{x[a]}/{x[b]}" for x in labels).items()))
              for i, a in enumerate(names) for b in names[i + 1:]}
     return {**{name: dict(Counter(x[name] for x in labels)) for name in names}, "pairs": pairs,
@@ -307,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of the drawn examples taken from the paper's OU series, the rest from the other "
                              "families, each part drawn as --draw (default: one draw over all; 0.5 measured in "
                              "docs/training.md, train34)")
+    parser.add_argument("--strata", nargs="*", choices=sorted(STRATA), default=[],
+                        help="draw keys beyond the labels, balanced with them: slope (steep or shallow edge change)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--length", type=int, default=TRAINED_LENGTH,
                         help="points each prompt shows, resampled as the service does (the student's trained length)")
@@ -329,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir(args.run)
     fields = tuple(f for f in DESCRIPTION_FIELDS if f in args.fields)
     names = checked_names(fields)
+    drawn_names = (*names, *args.strata)
     (run.path / "sft").mkdir(exist_ok=True)
     buckets: dict[str, list[dict]] = {s: [] for s in SPLITS}
     seen: set[tuple[int, ...]] = set()
@@ -349,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
         rng = random.Random(args.seed)
-        drawn = drawn_subset(generated, args.train_size, args.draw, args.balance, rng, names, args.ou_share)
+        drawn = drawn_subset(generated, args.train_size, args.draw, args.balance, rng, drawn_names, args.ou_share)
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
@@ -357,10 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         buckets[split] = reading_turns(buckets[split], args.reading_share, args.seed, args.reading)
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
-    classes = {s: class_table(buckets[s], names) for s in SPLITS}
+    classes = {s: class_table(buckets[s], drawn_names) for s in SPLITS}
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "length": args.length,
                            "counts": counts, "train_size": args.train_size, "draw": args.draw, "balance": args.balance,
+                           "strata": args.strata,
                            "ou_share": args.ou_share,
                            "families": dict(Counter(e["family"] for e in buckets["train"])), "classes": classes,
                            "one_field_share": args.one_field_share, "reading_share": args.reading_share, "reading": args.reading,

@@ -98,6 +98,32 @@ def test_the_pairs_draw_keeps_high_noise_from_meaning_flat():
     assert min(dataset.class_table(pairs)["trend"].values()) >= 150
 
 
+def test_the_slope_stratum_draws_steep_noisy_trends_the_labels_alone_leave_rare():
+    rng = random.Random(5)
+    records = []
+    for _ in range(3000):  # like the world's pool: high-noise trends are steep as often as gentle, but the
+        noise_label = rng.choice(("low", "medium", "high"))  # gentle ones carry the rarer extrema
+        delta = rng.choice((-1, 1)) * rng.choice((rng.uniform(3.5, 15), rng.uniform(16, 80)))
+        if rng.random() < 0.3:
+            delta = rng.uniform(-3, 3)
+        steep = abs(delta) > dataset.STEEP_DELTA
+        cell = {"trend": "flat" if abs(delta) <= 3 else "increasing" if delta > 0 else "decreasing",
+                "noise": noise_label, "max": "end" if steep and delta > 0 else rng.choice(("beginning", "middle", "end")),
+                "min": "beginning" if steep and delta > 0 else rng.choice(("beginning", "middle", "end"))}
+        records.append({"levels": [], "features": {**cell, "trend_delta": delta, "length": 128}})
+
+    def high_and_steep(drawn):
+        return sum(dataset.slope_of(r) == "steep" and r["features"]["noise"] == "high" for r in drawn)
+
+    plain = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0))
+    strata = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, "slope"))
+    assert high_and_steep(strata) >= 1.3 * high_and_steep(plain), (high_and_steep(plain), high_and_steep(strata))
+    table = dataset.class_table(strata, (*dataset.PAPER_NAMES, "slope"))
+    assert set(table["slope"]) == {"steep", "shallow"} and "noise×slope" in table["pairs"]
+    assert dataset.slope_of({"features": {"trend": "flat", "trend_delta": -15.0, "length": 9}}) == "shallow"
+    assert dataset.slope_of({"features": {"trend": "decreasing", "trend_delta": -15.1, "length": 9}}) == "steep"
+
+
 
 def test_an_ou_share_draws_that_share_from_the_ou_series_and_balances_each_part_alone():
     rng = random.Random(4)
