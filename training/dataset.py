@@ -25,7 +25,7 @@ from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
-READING_KINDS = ("extremes", "all", "rule", "split", "scratchpad", "scratchpad-rule")
+READING_KINDS = ("extremes", "all", "rule", "rule-change", "split", "scratchpad", "scratchpad-rule")
 SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written first in the answer, not asked after it
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 STEEP_DELTA = 15.0  # edge-mean change (0–99 scale) above which a trend is steep, not gentle
@@ -234,22 +234,33 @@ def edges_and_step(levels: list[int]) -> str:
     return f"{edge_means(levels)}, step {step}"
 
 
-def edges_and_residual(levels: list[int]) -> str:
+def edge_change(levels: list[int]) -> int:
+    """End edge mean minus start edge mean, in levels: the quantity the trend rule thresholds (±3)."""
+    k = edge_points(len(levels))
+    return round(sum(levels[-k:]) / k - sum(levels[:k]) / k)
+
+
+def edges_and_residual(levels: list[int], change: bool = False) -> str:
     """'start 23, end 71, noise 7': the edge means and, in place of the mean step, the quantity the noise rule
-    thresholds (the RMS of the residual of a cubic fit, here of the levels; low below 2, high above 12)."""
-    return f"{edge_means(levels)}, noise {round(noise_label(np.asarray(levels, dtype=np.float64))[1])}"
+    thresholds (the RMS of the residual of a cubic fit, here of the levels; low below 2, high above 12); with
+    `change`, the trend rule's own quantity after the edges ('start 23, end 71, change +48, noise 7')."""
+    difference = f", change {edge_change(levels):+d}" if change else ""
+    return f"{edge_means(levels)}{difference}, noise {round(noise_label(np.asarray(levels, dtype=np.float64))[1])}"
 
 
-def full_reading(levels: list[int], highest_first: bool, residual: bool = False) -> tuple[str, str]:
+def full_reading(levels: list[int], highest_first: bool, residual: bool = False,
+                 change: bool = False) -> tuple[str, str]:
     """A question and its answer on every quantity a rule reads: the tenths of the extremes (in the asked order), the
     mean level of the edges the trend rule compares, the mean step from point to point (what noise moves) or, with
-    `residual`, the noise rule's own residual RMS, e.g. 'highest 0, lowest 6, start 23, end 71, step 4'."""
+    `residual`, the noise rule's own residual RMS (and with `change` the end minus the start before it), e.g.
+    'highest 0, lowest 6, start 23, end 71, step 4'."""
     tenths = extreme_tenths(levels)
     order = ("highest", "lowest") if highest_first else ("lowest", "highest")
     spread = "how far it strays from a smooth curve" if residual else "its mean step"
+    moved = " and by how much it changed" if change else ""
     question = (f"In which tenth (0-9) are its {order[0]} and {order[1]} level, what is its mean level at the start "
-                f"and at the end, and {spread}?")
-    quantities = edges_and_residual(levels) if residual else edges_and_step(levels)
+                f"and at the end{moved}, and {spread}?")
+    quantities = edges_and_residual(levels, change) if residual else edges_and_step(levels)
     return question, f"{order[0]} {tenths[order[0]]}, {order[1]} {tenths[order[1]]}, {quantities}"
 
 
@@ -279,7 +290,8 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
     those (in an order drawn per example) and the edge means and the mean step behind trend and noise; 'rule': the
-    same with the noise rule's residual RMS in place of the mean step; 'split': the same as three turns, each
+    same with the noise rule's residual RMS in place of the mean step; 'rule-change': that with the trend rule's
+    own quantity (end minus start) after the edge means; 'split': the same as three turns, each
     extreme asked alone; 'scratchpad': no turn, the full reading written first in the answer itself (every split;
     the service asks for it and drops it); 'scratchpad-rule': the same with the residual RMS in place of the step.
     The service never asks a turn; the description turn is unchanged."""
@@ -297,8 +309,8 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
         if kind == "split":
             out.append({**e, "reading": split_reading(e["levels"], highest_first)})
             continue
-        if kind in ("all", "rule"):
-            question, answer = full_reading(e["levels"], highest_first, residual=kind == "rule")
+        if kind in ("all", "rule", "rule-change"):
+            question, answer = full_reading(e["levels"], highest_first, residual=kind != "all", change=kind == "rule-change")
         else:
             question, answer = READING_QUESTION, reading_answer(e["levels"])
         out.append({**e, "reading": {"question": question, "answer": answer}})
@@ -338,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reading", choices=READING_KINDS, default="extremes",
                         help="what the reading turn asks: extremes (the tenths of the lowest and highest level) or "
                              "all (those, the mean level at start and end, the mean step) or rule (the same with the noise rule's "
-                             "residual RMS in place of the step) or split (the same in three turns, each "
+                             "residual RMS in place of the step) or rule-change (that and the end minus the start) or split (the same in three turns, each "
                              "extreme alone) or scratchpad (the full reading first in the answer, every split) or "
                              "scratchpad-rule (the same with the residual RMS in place of the step)")
     parser.add_argument("--imported-test", type=float, default=0.34,

@@ -154,6 +154,19 @@ def test_the_rule_reading_states_the_noise_rules_residual_rms_in_place_of_the_me
     assert dataset.full_reading(ramp, highest_first=True)[1].endswith("step 1")  # 'all' unchanged
 
 
+def test_the_rule_change_reading_states_the_trend_rules_end_minus_start_before_the_noise():
+    ramp = list(range(128))
+    question, answer = dataset.full_reading(ramp, highest_first=True, residual=True, change=True)
+    assert answer == "highest 9, lowest 0, start 10, end 118, change +108, noise 0"
+    assert "changed" in question
+    falling = [99 - round(i * 0.5) for i in range(128)]
+    assert ", change -54, " in dataset.full_reading(falling, highest_first=False, residual=True, change=True)[1]
+    examples = [{"id": f"s{i}", "levels": ramp, "target": TARGET} for i in range(20)]
+    turns = dataset.reading_turns(examples, 1.0, 0, "rule-change")
+    assert all(", change +108, noise 0" in e["reading"]["answer"] for e in turns)
+    assert all("change" not in e["reading"]["answer"] for e in dataset.reading_turns(examples, 1.0, 0, "rule"))
+
+
 def test_a_scratchpad_rule_example_writes_the_noise_rules_residual_in_place_of_the_step():
     from core.features.noise import noise_label
 
