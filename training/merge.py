@@ -72,6 +72,8 @@ def ship(run: RunDir, target: Path) -> Path:
         if final.exists():  # this very version was shipped before
             shutil.rmtree(partial)
             return final
+        for path in partial.iterdir():
+            path.chmod(0o644)  # safetensors writes 0600: the image's user (uid 1000) must read a mounted version
         partial.chmod(0o755)
         partial.rename(final)
     except BaseException:

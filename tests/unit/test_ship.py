@@ -31,3 +31,12 @@ def test_ship_goes_beside_an_existing_version_and_is_idempotent(tmp_path):
     assert {p.name: p.read_bytes() for p in target.iterdir()} == served  # the served version is untouched
     assert ship(retrained, target) == second  # the same weights: the same version
     assert sorted(p.name for p in target.parent.iterdir()) == sorted(["student", second.name])  # no partials left
+
+
+def test_a_shipped_version_is_readable_by_the_images_user(tmp_path):
+    """safetensors writes its file 0600: the image's user (uid 1000) could not read a root-shipped adapter mounted
+    into compose (PermissionError at start, a restart loop)."""
+    shipped = ship(make_run(tmp_path, 1.0), tmp_path / "adapters" / "student")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in shipped.iterdir()}
+    assert all(mode & 0o444 == 0o444 for mode in modes.values()), modes
+    assert shipped.stat().st_mode & 0o555 == 0o555
