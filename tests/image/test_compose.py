@@ -42,14 +42,16 @@ def test_prometheus_scrapes_the_service_and_counts_its_requests(engine):
     try:
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
         service, prometheus = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{prometheus_port}"
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
+        deadline, ready = time.monotonic() + 600, False
+        while not ready and time.monotonic() < deadline:
             try:
-                if httpx.get(f"{service}/ready", timeout=3).status_code == 200:
-                    break
+                ready = httpx.get(f"{service}/ready", timeout=3).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(3)
+                time.sleep(3)
+        if not ready:  # e.g. a mounted adapter its user cannot read: a restart loop, said here rather than as a refused POST
+            logs = subprocess.run([*compose, "logs", "--tail", "40", "tsdescribe"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            pytest.fail(f"the service was not ready in 600 s:\n{logs.stdout[-4000:]}{logs.stderr[-2000:]}")
         for _ in range(REQUESTS):
             assert httpx.post(f"{service}/describe", json={"series": SERIES}, timeout=300).status_code == 200
         up_value = counted = None
