@@ -16,10 +16,10 @@ TEACHER_FILE ?= ../shared/data/dlaa_teacher_150.jsonl
 SERIES ?= 4000
 MIX_SERIES ?= 0
 WORLD_SERIES ?= 8000
-# The defaults are the shipped student's recipe (run train43, docs/training.md); the compact student train5's was
-# DRAW=cells PROMPT_STYLE=compact TRAIN_SIZE=2600 READING_SHARE=0 LENGTH=128 FINETUNE_CONFIG=training/configs/smollm2-135m.yaml
+# The defaults are the shipped student's recipe (run train45, docs/training.md); the compact student train5's was
+# DRAW=cells STRATA= PROMPT_STYLE=compact TRAIN_SIZE=2600 READING_SHARE=0 LENGTH=128 FINETUNE_CONFIG=training/configs/smollm2-135m.yaml
 DRAW ?= pairs
-STRATA ?=
+STRATA ?= slope
 BALANCE ?= 0.5
 PROMPT_STYLE ?= marked
 TRAIN_SIZE ?= 2400

@@ -17,6 +17,9 @@ from training.dataset import SCRATCHPAD_KINDS, trained_length
 from training.rundir import RunDir, git_revision
 
 
+RECIPE = ("draw", "strata", "train_size", "reading", "reading_share")
+
+
 def student_manifest(run: RunDir) -> dict:
     """What the service shows in /info: base, adapter, data hash, config, metrics, git revision."""
     stages = run.manifest()["stages"]
@@ -33,6 +36,7 @@ def student_manifest(run: RunDir) -> dict:
         "level_token_ids": finetune.get("level_token_ids"),
         "data_hash": stages.get("dataset", {}).get("hash"),
         "data_counts": stages.get("dataset", {}).get("counts"),
+        "recipe": {k: stages.get("dataset", {}).get(k) for k in RECIPE},  # the draw `make train` reproduces
         "finetune": {k: finetune.get(k) for k in ("steps", "train_examples", "final_loss", "validation_loss", "seconds")},
         "config": config,
         "metrics": json.loads(evaluation.read_text()).get("summary") if evaluation.exists() else None,

@@ -456,5 +456,9 @@ def test_make_trains_defaults_are_the_shipped_students_recipe():
     shipped = json.loads((root / "models" / "adapters" / "smollm2-135m" / "tsdescribe.json").read_text())
     assert defaults["PROMPT_STYLE"] == shipped["prompt_style"]
     assert int(defaults["LENGTH"]) == shipped["trained_length"]
+    recipe = shipped["recipe"]
+    assert (defaults["DRAW"], defaults["STRATA"].split(), int(defaults["TRAIN_SIZE"]), defaults["READING"],
+            float(defaults["READING_SHARE"])) == (recipe["draw"], recipe["strata"], recipe["train_size"],
+                                                   recipe["reading"], recipe["reading_share"])
     config = asdict(load_config(str(root / defaults["FINETUNE_CONFIG"]), [f"prompt_style={defaults['PROMPT_STYLE']}"]))
     assert config == {k: shipped["config"][k] for k in config}
