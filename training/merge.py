@@ -16,7 +16,6 @@ from service.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDENT_MANIFEST, 
 from training.dataset import SCRATCHPAD_KINDS, trained_length
 from training.rundir import RunDir, git_revision
 
-
 RECIPE = ("draw", "strata", "train_size", "reading", "reading_share")
 
 
