@@ -31,6 +31,7 @@ OU_SHARE ?=
 LENGTH ?= 64
 FINETUNE_CONFIG ?= training/configs/smollm2-135m-marked.yaml
 FINETUNE_SET ?=
+DATASET_ARGS = --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA))
 EVAL_LIMIT ?= 240
 # The untrained base on the paper prompt scores the same in every run (docs/training.md) and costs 4 min of the
 # hour: `make train EVAL_BASE=1` evaluates it again.
@@ -82,8 +83,8 @@ train: install base
 	if [ -f "$(TEACHER_FILE)" ]; then \
 	  $(PY) -m training.annotate --run $(RUN) --teacher import --file $(TEACHER_FILE) --out teacher.jsonl && \
 	  $(PY) -m training.factcheck --run $(RUN) --source teacher.jsonl --out checked_teacher.jsonl && \
-	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA)); \
-	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA)); fi
+	  $(PY) -m training.dataset --run $(RUN) --sources checked_teacher.jsonl checked.jsonl $(DATASET_ARGS); \
+	else $(PY) -m training.dataset --run $(RUN) --sources checked.jsonl $(DATASET_ARGS); fi
 	$(PY) -m training.finetune --run $(RUN) --config $(FINETUNE_CONFIG) --set prompt_style=$(PROMPT_STYLE) $(FINETUNE_SET)
 	$(PY) -m training.merge --run $(RUN)
 	$(PY) -m training.evaluate --run $(RUN) --limit $(EVAL_LIMIT) $(if $(filter 1,$(EVAL_BASE)),,--no-base)

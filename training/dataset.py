@@ -17,7 +17,7 @@ import numpy as np
 
 from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
 from core.features.noise import noise_label
-from core.features.trend import edge_points
+from core.features.trend import edge_points, trend_label
 from core.prompt import PROMPT_STYLES, build_messages
 from core.schema import PAPER_FIELDS, SCRATCHPAD, description_model, render_target
 from core.series import TRAINED_LENGTH, encode, format_levels
@@ -236,8 +236,7 @@ def edges_and_step(levels: list[int]) -> str:
 
 def edge_change(levels: list[int]) -> int:
     """End edge mean minus start edge mean, in levels: the quantity the trend rule thresholds (±3)."""
-    k = edge_points(len(levels))
-    return round(sum(levels[-k:]) / k - sum(levels[:k]) / k)
+    return round(trend_label(np.asarray(levels, dtype=np.float64))[1])
 
 
 def edges_and_residual(levels: list[int], change: bool = False) -> str:

@@ -48,7 +48,8 @@ def test_prometheus_scrapes_the_service_and_counts_its_requests(engine):
                 ready = httpx.get(f"{service}/ready", timeout=3).status_code == 200
             except httpx.HTTPError:
                 pass
-            time.sleep(0 if ready else 3)
+            if not ready:
+                time.sleep(3)
         if not ready:  # e.g. a mounted adapter its user cannot read: a restart loop, said here rather than as a refused POST
             logs = subprocess.run([*compose, "logs", "--tail", "40", "tsdescribe"], env=env, capture_output=True,
                                   text=True, timeout=120)
