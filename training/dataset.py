@@ -29,6 +29,7 @@ READING_KINDS = ("extremes", "all", "rule", "rule-change", "split", "scratchpad"
 SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written first in the answer, not asked after it
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 STEEP_DELTA = 15.0  # edge-mean change (0–99 scale) above which a trend is steep, not gentle
+SMOOTH_AC1 = 0.5  # lag-1 autocorrelation of the detrended levels from which a series is smooth, not rough
 
 
 def slope_of(record: dict) -> str:
@@ -40,7 +41,20 @@ def slope_of(record: dict) -> str:
     return "steep" if delta > STEEP_DELTA else "shallow"
 
 
-STRATA = {"slope": slope_of}  # draw keys that are not labels the student states
+def texture_of(record: dict) -> str:
+    """'smooth' or 'rough': whether the record's levels, less their line, follow on from point to point (lag-1
+    autocorrelation ≥ SMOOTH_AC1: cycles, wanders) or jump about (white noise), a stratum of the draw. Train45's draw
+    had 366 rough flat high-noise series and 39 smooth ones; the student read real flat cycles (lynx, sunspots,
+    WWWusage) as trends."""
+    levels = np.asarray(record["levels"], dtype=float)
+    x = np.arange(levels.size)
+    residual = levels - np.polyval(np.polyfit(x, levels, 1), x) if levels.size > 2 else np.zeros(levels.size)
+    if residual.std() == 0:
+        return "smooth"
+    return "smooth" if float(np.corrcoef(residual[:-1], residual[1:])[0, 1]) >= SMOOTH_AC1 else "rough"
+
+
+STRATA = {"slope": slope_of, "texture": texture_of}  # draw keys that are not labels the student states
 
 
 def draw_label(record: dict, name: str) -> str:
@@ -335,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                              "families, each part drawn as --draw (default: one draw over all; 0.5 measured in "
                              "docs/training.md, train34)")
     parser.add_argument("--strata", nargs="*", choices=sorted(STRATA), default=[],
-                        help="draw keys beyond the labels, balanced with them: slope (steep or shallow edge change)")
+                        help="draw keys beyond the labels, balanced with them: slope (steep or shallow edge change), "
+                             "texture (smooth or rough residual)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--length", type=int, default=TRAINED_LENGTH,
                         help="points each prompt shows, resampled as the service does (the student's trained length)")

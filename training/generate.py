@@ -149,6 +149,20 @@ def changing_variance(rng, t):
     return rng.choice([0.0, _sign(rng)]) * t + 0.3 * scale / scale.max() * rng.normal(size=t.size)
 
 
+def quasi_cycle(rng, t):
+    """Irregular cycles (AR(2) with complex roots: lynx, sunspots, El Niño): smooth swings of varying height with no
+    fixed period, mostly around a level. The other families' flat series were mostly rough (white noise), so a flat
+    series with big smooth swings was rare in the draw and the student read real ones as a trend."""
+    from scipy.signal import lfilter
+
+    cycles = 10 ** rng.uniform(0.6, 1.4)  # 4 to 25 swings along the series
+    omega = 2 * np.pi * cycles / t.size
+    r = np.exp(-omega * rng.uniform(0.02, 0.3))  # damping per swing: ringing cycles to wandering ones
+    burn = min(int(3 / (1 - r)), 20 * t.size)  # the filter starts at rest: drop its run-up
+    x = lfilter([1.0], [1.0, -2 * r * np.cos(omega), r * r], rng.normal(size=burn + t.size))[burn:]
+    return x + rng.choice([0.0, 0.0, _sign(rng)]) * rng.uniform(0.5, 3) * x.std() * t + _noise(rng, t.size) * x.std()
+
+
 def seasonal_trend(rng, t):
     cycles = rng.uniform(1.5, 8)
     return (rng.uniform(-3, 3) * t + np.sin(2 * np.pi * cycles * t + rng.uniform(0, 6.3))
@@ -157,7 +171,7 @@ def seasonal_trend(rng, t):
 
 FAMILIES = {f.__name__: f for f in (white_noise, random_walk, linear, seasonal, seasonal_trend, hump, bowl, vee,
                                      level_shift, spikes, ar1, ar1_drift, gbm, exponential, piecewise,
-                                     changing_variance)}
+                                     changing_variance, quasi_cycle)}
 MIN_LENGTH, MAX_LENGTH = 48, 5000
 
 

@@ -53,8 +53,8 @@ def test_the_world_has_flat_series_and_middle_extrema_for_every_label():
     labels = [facts.compute_features(r["values"]) for r in generate.generate_world(600, seed=1)]
     for name in facts.CHECKED_FIELDS:
         shares = {label: sum(f.label(name) == label for f in labels) / len(labels) for label in facts.FIELD_LABELS[name]}
-        # the OU world alone has almost no flat series; a season, an outlier or a shift is one family's (1/16)
-        floor = 0.08 if name in ("trend", "noise", "max", "min") else 0.02
+        # the OU world alone has almost no flat series; a season, an outlier or a shift is one family's (1/17)
+        floor = 0.08 if name in ("trend", "noise", "max", "min") else 0.015
         assert min(shares.values()) > floor, (name, shares)
 
 
@@ -123,6 +123,37 @@ def test_the_slope_stratum_draws_steep_noisy_trends_the_labels_alone_leave_rare(
     assert dataset.slope_of({"features": {"trend": "flat", "trend_delta": -15.0, "length": 9}}) == "shallow"
     assert dataset.slope_of({"features": {"trend": "decreasing", "trend_delta": -15.1, "length": 9}}) == "steep"
 
+
+
+def test_the_texture_stratum_draws_smooth_flat_series_the_labels_alone_leave_rare():
+    rng = random.Random(6)
+    records = []
+    for _ in range(3000):  # like the world's pool: flat series are mostly white noise (rough), trends often smooth
+        cell = {"trend": rng.choice(("increasing", "decreasing", "flat")), "noise": rng.choice(("low", "medium", "high")),
+                "max": rng.choice(("beginning", "middle", "end")), "min": rng.choice(("beginning", "middle", "end"))}
+        smooth = rng.random() < (0.08 if cell["trend"] == "flat" else 0.5)
+        start = rng.uniform(0, 6.3)
+        levels = [round(49.5 + 49.5 * np.sin(start + i / 3)) if smooth else rng.randrange(100) for i in range(128)]
+        records.append({"levels": levels, "features": {**cell, "trend_delta": 0.0, "length": 128}})
+
+    def flat_and_smooth(drawn):
+        return sum(dataset.texture_of(r) == "smooth" and r["features"]["trend"] == "flat" for r in drawn)
+
+    plain = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0))
+    strata = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, "texture"))
+    assert flat_and_smooth(strata) >= 2 * flat_and_smooth(plain), (flat_and_smooth(plain), flat_and_smooth(strata))
+    assert set(dataset.class_table(strata, (*dataset.PAPER_NAMES, "texture"))["texture"]) == {"smooth", "rough"}
+    assert dataset.texture_of({"levels": [5] * 20}) == "smooth"  # constant: nothing jumps
+    assert dataset.texture_of({"levels": [0, 99] * 10}) == "rough"
+
+
+def test_the_quasi_cycle_family_brings_smooth_flat_series_with_big_swings():
+    rng = np.random.default_rng(2)
+    cycles = [generate.family_series("quasi_cycle", rng, generate.random_length(rng)) for _ in range(60)]
+    described = [(facts.compute_features(v), dataset.texture_of({"levels": list(encode(v.tolist(), length=128).levels)}))
+                 for v in cycles]
+    assert sum(f.trend == "flat" and f.noise == "high" and texture == "smooth" for f, texture in described) >= 10
+    assert sum(texture == "smooth" for _, texture in described) >= 40  # more than 25 swings in 128 points are rough
 
 
 def test_an_ou_share_draws_that_share_from_the_ou_series_and_balances_each_part_alone():
