@@ -16,6 +16,7 @@ TEACHER_FILE ?= ../shared/data/dlaa_teacher_150.jsonl
 SERIES ?= 4000
 MIX_SERIES ?= 0
 WORLD_SERIES ?= 8000
+WORLD_FAMILIES ?=
 # The defaults are the shipped student's recipe (run train45, docs/training.md); the compact student train5's was
 # DRAW=cells STRATA= PROMPT_STYLE=compact TRAIN_SIZE=2600 READING_SHARE=0 LENGTH=128 FINETUNE_CONFIG=training/configs/smollm2-135m.yaml
 DRAW ?= pairs
@@ -76,7 +77,7 @@ serve: install base
 # present), fact-checked, a draw balanced over the joint trend × noise × max × min cells, LoRA on SmolLM2-135M,
 # merged, evaluated through vLLM (held-out, other families, real-world series from PyPI-shipped datasets), shipped.
 train: install base
-	$(PY) -m training.generate --run $(RUN) --count $(SERIES) --mix-count $(MIX_SERIES) --world-count $(WORLD_SERIES) --ood-count 60 --seed 0
+	$(PY) -m training.generate --run $(RUN) --count $(SERIES) --mix-count $(MIX_SERIES) --world-count $(WORLD_SERIES) $(if $(WORLD_FAMILIES),--world-families $(WORLD_FAMILIES)) --ood-count 60 --seed 0
 	$(PY) -m training.realworld --run $(RUN)
 	$(PY) -m training.annotate --run $(RUN) --teacher rules
 	$(PY) -m training.factcheck --run $(RUN)

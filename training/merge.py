@@ -16,7 +16,8 @@ from service.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDENT_MANIFEST, 
 from training.dataset import SCRATCHPAD_KINDS, trained_length
 from training.rundir import RunDir, git_revision
 
-RECIPE = ("draw", "strata", "train_size", "reading", "reading_share")
+RECIPE = ("draw", "strata", "train_size", "reading", "reading_share")  # the dataset stage's
+WORLD = ("world_count", "world_families")  # the generate stage's
 
 
 def student_manifest(run: RunDir) -> dict:
@@ -35,7 +36,8 @@ def student_manifest(run: RunDir) -> dict:
         "level_token_ids": finetune.get("level_token_ids"),
         "data_hash": stages.get("dataset", {}).get("hash"),
         "data_counts": stages.get("dataset", {}).get("counts"),
-        "recipe": {k: stages.get("dataset", {}).get(k) for k in RECIPE},  # the draw `make train` reproduces
+        "recipe": {**{k: stages.get("dataset", {}).get(k) for k in RECIPE},  # the world and draw `make train` reproduces
+                   **{k: stages.get("generate", {}).get(k) for k in WORLD}},
         "finetune": {k: finetune.get(k) for k in ("steps", "train_examples", "final_loss", "validation_loss", "seconds")},
         "config": config,
         "metrics": json.loads(evaluation.read_text()).get("summary") if evaluation.exists() else None,
