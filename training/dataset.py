@@ -30,6 +30,7 @@ SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written firs
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 STEEP_DELTA = 15.0  # edge-mean change (0–99 scale) above which a trend is steep, not gentle
 SMOOTH_AC1 = 0.5  # lag-1 autocorrelation of the detrended levels from which a series is smooth, not rough
+NEAR_LOW_CUT = (1.5, 4.0)  # noise RMS band (0–99 scale) around the low/medium cut at 2 that the margin stratum draws
 
 
 def slope_of(record: dict) -> str:
@@ -54,7 +55,15 @@ def texture_of(record: dict) -> str:
     return "smooth" if float(np.corrcoef(residual[:-1], residual[1:])[0, 1]) >= SMOOTH_AC1 else "rough"
 
 
-STRATA = {"slope": slope_of, "texture": texture_of}  # draw keys that are not labels the student states
+def margin_of(record: dict) -> str:
+    """'near' or 'far': whether the record's noise RMS lies within NEAR_LOW_CUT of the low/medium cut (2 on the 0–99
+    scale), a stratum of the draw. Train50's draw had 51 of 2,887 examples with an RMS of 2–3 and 68 of 3–4 against
+    20% of the real teacher's series; the student called smooth medium OU series (RMS 2–4) low."""
+    low, high = NEAR_LOW_CUT
+    return "near" if low <= stored_features(record).noise_rms < high else "far"
+
+
+STRATA = {"slope": slope_of, "texture": texture_of, "margin": margin_of}  # draw keys that are not labels the student states
 
 
 def draw_label(record: dict, name: str) -> str:

@@ -147,6 +147,27 @@ def test_the_texture_stratum_draws_smooth_flat_series_the_labels_alone_leave_rar
     assert dataset.texture_of({"levels": [0, 99] * 10}) == "rough"
 
 
+def test_the_margin_stratum_draws_noise_near_the_low_cut_the_labels_alone_leave_rare():
+    rng = random.Random(7)
+    records = []
+    for _ in range(3000):  # like the world's pool: medium noise is mostly far above the low cut (RMS 4–12)
+        rms = rng.choice((rng.uniform(0.2, 1.5), rng.uniform(1.5, 4.0) if rng.random() < 0.15 else rng.uniform(4, 30)))
+        cell = {"trend": rng.choice(("increasing", "decreasing", "flat")),
+                "noise": "low" if rms < 2 else "medium" if rms <= 12 else "high",
+                "max": rng.choice(("beginning", "middle", "end")), "min": rng.choice(("beginning", "middle", "end"))}
+        records.append({"levels": [], "features": {**cell, "trend_delta": 0.0, "noise_rms": rms, "length": 128}})
+
+    def near_medium(drawn):
+        return sum(dataset.margin_of(r) == "near" and r["features"]["noise"] == "medium" for r in drawn)
+
+    plain = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0))
+    strata = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, "margin"))
+    assert near_medium(strata) >= 2 * near_medium(plain), (near_medium(plain), near_medium(strata))
+    assert set(dataset.class_table(strata, (*dataset.PAPER_NAMES, "margin"))["margin"]) == {"near", "far"}
+    assert [dataset.margin_of({"features": {"noise": "low", "noise_rms": rms, "length": 9}}) for rms in (1.49, 1.5, 3.99, 4.0)] \
+        == ["far", "near", "near", "far"]
+
+
 def test_the_quasi_cycle_family_brings_smooth_flat_series_with_big_swings():
     rng = np.random.default_rng(2)
     cycles = [generate.family_series("quasi_cycle", rng, generate.random_length(rng)) for _ in range(60)]
