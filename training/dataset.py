@@ -16,7 +16,7 @@ from itertools import pairwise
 import numpy as np
 
 from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
-from core.features.noise import noise_label
+from core.features.noise import NOISE_LOW, noise_label
 from core.features.trend import edge_points, trend_label
 from core.prompt import PROMPT_STYLES, build_messages
 from core.schema import PAPER_FIELDS, SCRATCHPAD, description_model, render_target
@@ -30,7 +30,7 @@ SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written firs
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 STEEP_DELTA = 15.0  # edge-mean change (0–99 scale) above which a trend is steep, not gentle
 SMOOTH_AC1 = 0.5  # lag-1 autocorrelation of the detrended levels from which a series is smooth, not rough
-NEAR_LOW_CUT = (1.5, 4.0)  # noise RMS band (0–99 scale) around the low/medium cut at 2 that the margin stratum draws
+NEAR_LOW_CUT = (0.75 * NOISE_LOW, 2 * NOISE_LOW)  # noise RMS band (0–99 scale) around the low/medium cut that the margin stratum draws
 
 
 def slope_of(record: dict) -> str:
@@ -56,14 +56,24 @@ def texture_of(record: dict) -> str:
 
 
 def margin_of(record: dict) -> str:
-    """'near' or 'far': whether the record's noise RMS lies within NEAR_LOW_CUT of the low/medium cut (2 on the 0–99
-    scale), a stratum of the draw. Train50's draw had 51 of 2,887 examples with an RMS of 2–3 and 68 of 3–4 against
-    20% of the real teacher's series; the student called smooth medium OU series (RMS 2–4) low."""
+    """'near' or 'far': whether the record's noise RMS lies in the band NEAR_LOW_CUT around the low/medium cut
+    (NOISE_LOW, 2 on the 0–99 scale), a stratum of the draw. Train50's draw had 51 of 2,887 examples with an RMS of
+    2–3 and 68 of 3–4 against 20% of the real teacher's series; the student called smooth medium OU series (RMS 2–4)
+    low."""
     low, high = NEAR_LOW_CUT
     return "near" if low <= stored_features(record).noise_rms < high else "far"
 
 
-STRATA = {"slope": slope_of, "texture": texture_of, "margin": margin_of}  # draw keys that are not labels the student states
+def flat_texture_of(record: dict) -> str:
+    """texture_of for flat series ('smooth' or 'rough'), 'sloped' for the others: a stratum of the draw that asks for
+    smooth flat series (cycles, wanders) without changing how trends are drawn. The real-world flat series train50
+    called trends were all smooth cycles or wanders (lynx, sunspot.year, treering, beaver1, WWWusage); its draw's flat
+    series were mostly rough (white noise, changing variance); the texture stratum on every series took noise away from
+    the OU series (train51)."""
+    return texture_of(record) if stored_features(record).label("trend") == "flat" else "sloped"
+
+
+STRATA = {"slope": slope_of, "texture": texture_of, "margin": margin_of, "flat_texture": flat_texture_of}  # draw keys that are not labels the student states
 
 
 def draw_label(record: dict, name: str) -> str:
@@ -415,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     run.record("dataset", {"sources": args.sources, "prompt_style": args.prompt_style, "fields": list(fields),
                            "length": args.length,
                            "counts": counts, "train_size": args.train_size, "draw": args.draw, "balance": args.balance,
-                           "strata": args.strata,
+                           "strata": args.strata, "seed": args.seed,
                            "ou_share": args.ou_share,
                            "families": dict(Counter(e["family"] for e in buckets["train"])), "classes": classes,
                            "one_field_share": args.one_field_share, "reading_share": args.reading_share, "reading": args.reading,

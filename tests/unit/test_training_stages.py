@@ -512,6 +512,9 @@ def test_make_trains_defaults_are_the_shipped_students_recipe():
     assert (defaults["DRAW"], defaults["STRATA"].split(), int(defaults["TRAIN_SIZE"]), defaults["READING"],
             float(defaults["READING_SHARE"])) == (recipe["draw"], recipe["strata"], recipe["train_size"],
                                                    recipe["reading"], recipe["reading_share"])
+    # Manifests from before the draw's seed and OU share were recorded: seed 0, one draw over all families.
+    assert (int(defaults["DRAW_SEED"]), float(defaults["OU_SHARE"]) if defaults["OU_SHARE"] else None) == \
+        (recipe.get("seed") or 0, recipe.get("ou_share"))
     world_families = defaults["WORLD_FAMILIES"].split() or list(generate.WORLD_FAMILIES)
     assert (int(defaults["WORLD_SERIES"]), world_families) == (recipe["world_count"], recipe["world_families"])
     config = asdict(load_config(str(root / defaults["FINETUNE_CONFIG"]), [f"prompt_style={defaults['PROMPT_STYLE']}"]))
