@@ -98,6 +98,13 @@ def test_the_pairs_draw_keeps_high_noise_from_meaning_flat():
     assert min(dataset.class_table(pairs)["trend"].values()) >= 150
 
 
+def drawn_without_and_with(records: list[dict], stratum: str, size: int = 600) -> tuple[list[dict], list[dict]]:
+    """The same pairs draw of `records` on the labels alone and on the labels and `stratum`."""
+    plain = dataset.drawn_subset(records, size, "pairs", 0.5, random.Random(0))
+    strata = dataset.drawn_subset(records, size, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, stratum))
+    return plain, strata
+
+
 def test_the_slope_stratum_draws_steep_noisy_trends_the_labels_alone_leave_rare():
     rng = random.Random(5)
     records = []
@@ -115,8 +122,7 @@ def test_the_slope_stratum_draws_steep_noisy_trends_the_labels_alone_leave_rare(
     def high_and_steep(drawn):
         return sum(dataset.slope_of(r) == "steep" and r["features"]["noise"] == "high" for r in drawn)
 
-    plain = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0))
-    strata = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, "slope"))
+    plain, strata = drawn_without_and_with(records, "slope")
     assert high_and_steep(strata) >= 1.3 * high_and_steep(plain), (high_and_steep(plain), high_and_steep(strata))
     table = dataset.class_table(strata, (*dataset.PAPER_NAMES, "slope"))
     assert set(table["slope"]) == {"steep", "shallow"} and "noise×slope" in table["pairs"]
@@ -139,8 +145,7 @@ def test_the_texture_stratum_draws_smooth_flat_series_the_labels_alone_leave_rar
     def flat_and_smooth(drawn):
         return sum(dataset.texture_of(r) == "smooth" and r["features"]["trend"] == "flat" for r in drawn)
 
-    plain = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0))
-    strata = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, "texture"))
+    plain, strata = drawn_without_and_with(records, "texture")
     assert flat_and_smooth(strata) >= 2 * flat_and_smooth(plain), (flat_and_smooth(plain), flat_and_smooth(strata))
     assert set(dataset.class_table(strata, (*dataset.PAPER_NAMES, "texture"))["texture"]) == {"smooth", "rough"}
     assert dataset.texture_of({"levels": [5] * 20}) == "smooth"  # constant: nothing jumps
@@ -160,12 +165,35 @@ def test_the_margin_stratum_draws_noise_near_the_low_cut_the_labels_alone_leave_
     def near_medium(drawn):
         return sum(dataset.margin_of(r) == "near" and r["features"]["noise"] == "medium" for r in drawn)
 
-    plain = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0))
-    strata = dataset.drawn_subset(records, 600, "pairs", 0.5, random.Random(0), names=(*dataset.PAPER_NAMES, "margin"))
+    plain, strata = drawn_without_and_with(records, "margin")
     assert near_medium(strata) >= 2 * near_medium(plain), (near_medium(plain), near_medium(strata))
     assert set(dataset.class_table(strata, (*dataset.PAPER_NAMES, "margin"))["margin"]) == {"near", "far"}
     assert [dataset.margin_of({"features": {"noise": "low", "noise_rms": rms, "length": 9}}) for rms in (1.49, 1.5, 3.99, 4.0)] \
         == ["far", "near", "near", "far"]
+
+
+def test_the_flat_texture_stratum_draws_smooth_flat_series_and_leaves_the_trends_draw_alone():
+    rng = random.Random(8)
+    records = []
+    for _ in range(3000):  # like the world's pool: flat series are mostly rough, trends mostly smooth (OU)
+        cell = {"trend": rng.choice(("increasing", "decreasing", "flat")), "noise": rng.choice(("low", "medium", "high")),
+                "max": rng.choice(("beginning", "middle", "end")), "min": rng.choice(("beginning", "middle", "end"))}
+        smooth = rng.random() < (0.08 if cell["trend"] == "flat" else 0.8)
+        start = rng.uniform(0, 6.3)
+        levels = [round(49.5 + 49.5 * np.sin(start + i / 3)) if smooth else rng.randrange(100) for i in range(128)]
+        records.append({"levels": levels, "features": {**cell, "trend_delta": 0.0, "length": 128}})
+
+    def smooth_share(drawn, flat):
+        chosen = [r for r in drawn if (r["features"]["trend"] == "flat") == flat]
+        return sum(dataset.texture_of(r) == "smooth" for r in chosen) / len(chosen)
+
+    plain, strata = drawn_without_and_with(records, "flat_texture")
+    assert smooth_share(strata, flat=True) >= 2 * smooth_share(plain, flat=True)
+    assert abs(smooth_share(strata, flat=False) - smooth_share(plain, flat=False)) < 0.05  # trends as drawn before
+    table = dataset.class_table(strata, (*dataset.PAPER_NAMES, "flat_texture"))
+    assert set(table["flat_texture"]) == {"smooth", "rough", "sloped"}
+    assert table["pairs"]["trend×flat_texture"].keys() == {"flat/smooth", "flat/rough", "increasing/sloped",
+                                                          "decreasing/sloped"}
 
 
 def test_the_quasi_cycle_family_brings_smooth_flat_series_with_big_swings():
