@@ -131,16 +131,22 @@ def test_the_slope_stratum_draws_steep_noisy_trends_the_labels_alone_leave_rare(
 
 
 
-def test_the_texture_stratum_draws_smooth_flat_series_the_labels_alone_leave_rare():
-    rng = random.Random(6)
+def textured_pool(rng: random.Random, trends_smooth: float, size: int = 3000) -> list[dict]:
+    """A pool like the world's: flat series mostly white noise (rough, 8% a smooth sine), trends smooth at the given
+    share; labels drawn at random."""
     records = []
-    for _ in range(3000):  # like the world's pool: flat series are mostly white noise (rough), trends often smooth
+    for _ in range(size):
         cell = {"trend": rng.choice(("increasing", "decreasing", "flat")), "noise": rng.choice(("low", "medium", "high")),
                 "max": rng.choice(("beginning", "middle", "end")), "min": rng.choice(("beginning", "middle", "end"))}
-        smooth = rng.random() < (0.08 if cell["trend"] == "flat" else 0.5)
+        smooth = rng.random() < (0.08 if cell["trend"] == "flat" else trends_smooth)
         start = rng.uniform(0, 6.3)
         levels = [round(49.5 + 49.5 * np.sin(start + i / 3)) if smooth else rng.randrange(100) for i in range(128)]
         records.append({"levels": levels, "features": {**cell, "trend_delta": 0.0, "length": 128}})
+    return records
+
+
+def test_the_texture_stratum_draws_smooth_flat_series_the_labels_alone_leave_rare():
+    records = textured_pool(random.Random(6), trends_smooth=0.5)  # trends often smooth
 
     def flat_and_smooth(drawn):
         return sum(dataset.texture_of(r) == "smooth" and r["features"]["trend"] == "flat" for r in drawn)
@@ -173,15 +179,7 @@ def test_the_margin_stratum_draws_noise_near_the_low_cut_the_labels_alone_leave_
 
 
 def test_the_flat_texture_stratum_draws_smooth_flat_series_and_leaves_the_trends_draw_alone():
-    rng = random.Random(8)
-    records = []
-    for _ in range(3000):  # like the world's pool: flat series are mostly rough, trends mostly smooth (OU)
-        cell = {"trend": rng.choice(("increasing", "decreasing", "flat")), "noise": rng.choice(("low", "medium", "high")),
-                "max": rng.choice(("beginning", "middle", "end")), "min": rng.choice(("beginning", "middle", "end"))}
-        smooth = rng.random() < (0.08 if cell["trend"] == "flat" else 0.8)
-        start = rng.uniform(0, 6.3)
-        levels = [round(49.5 + 49.5 * np.sin(start + i / 3)) if smooth else rng.randrange(100) for i in range(128)]
-        records.append({"levels": levels, "features": {**cell, "trend_delta": 0.0, "length": 128}})
+    records = textured_pool(random.Random(8), trends_smooth=0.8)  # trends mostly smooth (OU)
 
     def smooth_share(drawn, flat):
         chosen = [r for r in drawn if (r["features"]["trend"] == "flat") == flat]
