@@ -25,8 +25,8 @@ from training.rundir import RunDir
 
 SPLITS = ("train", "validation", "test")
 READING_QUESTION = "In which tenth of the series (0-9) are its lowest and its highest level?"
-READING_KINDS = ("extremes", "all", "rule", "rule-change", "split", "scratchpad", "scratchpad-rule")
-SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule")  # the reading written first in the answer, not asked after it
+READING_KINDS = ("extremes", "all", "rule", "rule-change", "split", "scratchpad", "scratchpad-rule", "scratchpad-change")
+SCRATCHPAD_KINDS = ("scratchpad", "scratchpad-rule", "scratchpad-change")  # a reading written first in the answer
 PAPER_NAMES = checked_names(PAPER_FIELDS)  # trend, noise, max, min
 STEEP_DELTA = 15.0  # edge-mean change (0–99 scale) above which a trend is steep, not gentle
 SMOOTH_AC1 = 0.5  # lag-1 autocorrelation of the detrended levels from which a series is smooth, not rough
@@ -307,17 +307,24 @@ def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
                      "answer": edges_and_step(levels)}]
 
 
-def with_scratchpad(example: dict, residual: bool = False) -> dict:
+def edges_and_change(levels: list[int]) -> str:
+    """'start 23, end 71, change +48': the edge means and the trend rule's own quantity, end minus start."""
+    return f"{edge_means(levels)}, change {edge_change(levels):+d}"
+
+
+def with_scratchpad(example: dict, residual: bool = False, change_only: bool = False) -> dict:
     """The example answered with the full reading first (its `reading` field; the extremes max first, as the
-    sentences state them; with `residual` the noise rule's residual RMS in place of the mean step), then the same
-    sentences: the student reads before it describes."""
+    sentences state them; with `residual` the noise rule's residual RMS in place of the mean step; with
+    `change_only` the edge means and their change alone), then the same sentences: the student reads before it
+    describes."""
     stated = json.loads(example["target"])
-    reading = full_reading(example["levels"], highest_first=True, residual=residual)[1]
+    reading = edges_and_change(example["levels"]) if change_only else \
+        full_reading(example["levels"], highest_first=True, residual=residual)[1]
     description = description_model(tuple(stated), scratchpad=True).model_validate({SCRATCHPAD: reading, **stated})
     return {**example, "target": render_target(description)}
 
 
-def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "extremes") -> list[dict]:
+def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "extremes", turns: bool = True) -> list[dict]:
     """The examples with `share` of them (chosen by id) followed by a second turn that asks what a rule reads,
     finer than the description says (tenths and levels, so the first answer cannot simply be copied). 'extremes':
     in which tenth the one lowest and the one highest level token lie, the lookup the extrema sentence needs; 'all':
@@ -325,13 +332,17 @@ def reading_turns(examples: list[dict], share: float, seed: int, kind: str = "ex
     same with the noise rule's residual RMS in place of the mean step; 'rule-change': that with the trend rule's
     own quantity (end minus start) after the edge means; 'split': the same as three turns, each
     extreme asked alone; 'scratchpad': no turn, the full reading written first in the answer itself (every split;
-    the service asks for it and drops it); 'scratchpad-rule': the same with the residual RMS in place of the step.
+    the service asks for it and drops it); 'scratchpad-rule': the same with the residual RMS in place of the step;
+    'scratchpad-change': only the edge means and their change written first (the trend word then follows a number
+    on the page), and, with `turns`, the 'rule' turn after the description as well.
     The service never asks a turn; the description turn is unchanged."""
     if share <= 0:
         return examples
     if kind in SCRATCHPAD_KINDS:
-        residual = kind == "scratchpad-rule"
-        return [with_scratchpad(e, residual) if unit_hash(f"{seed}:reading:{e['id']}") < share else e for e in examples]
+        residual, change_only = kind == "scratchpad-rule", kind == "scratchpad-change"
+        written = [with_scratchpad(e, residual, change_only) if unit_hash(f"{seed}:reading:{e['id']}") < share else e
+                   for e in examples]
+        return reading_turns(written, share, seed, "rule") if change_only and turns else written
     out = []
     for e in examples:
         if unit_hash(f"{seed}:reading:{e['id']}") >= share:
@@ -385,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                              "all (those, the mean level at start and end, the mean step) or rule (the same with the noise rule's "
                              "residual RMS in place of the step) or rule-change (that and the end minus the start) or split (the same in three turns, each "
                              "extreme alone) or scratchpad (the full reading first in the answer, every split) or "
-                             "scratchpad-rule (the same with the residual RMS in place of the step)")
+                             "scratchpad-rule (the same with the residual RMS in place of the step) or "
+                             "scratchpad-change (the edge means and their change first, and the rule turn after)")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -417,8 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         buckets["train"] = imported + drawn
     buckets["train"] = one_field_questions(buckets["train"], records, args.one_field_share, args.prompt_style, fields,
                                            args.seed)
-    for split in SPLITS if args.reading in SCRATCHPAD_KINDS else ("train",):
-        buckets[split] = reading_turns(buckets[split], args.reading_share, args.seed, args.reading)
+    for split in SPLITS if args.reading in SCRATCHPAD_KINDS else ("train",):  # turns only where the student trains
+        buckets[split] = reading_turns(buckets[split], args.reading_share, args.seed, args.reading, turns=split == "train")
     counts = {s: run.write_jsonl(f"sft/{s}.jsonl", buckets[s]) for s in SPLITS}
     teachers = {s: dict(Counter(e["teacher"] for e in buckets[s])) for s in SPLITS}
     classes = {s: class_table(buckets[s], drawn_names) for s in SPLITS}

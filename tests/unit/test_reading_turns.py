@@ -180,8 +180,24 @@ def test_a_scratchpad_rule_example_writes_the_noise_rules_residual_in_place_of_t
     assert reading.startswith("highest 1, lowest 4, start ")
 
 
+def test_a_scratchpad_change_example_writes_the_edges_and_their_change_first_and_asks_the_rule_turn_only_in_training():
+    ramp = [round(i * 0.9) for i in range(64)]  # edges of 10 points: means 4.1 and 52.7
+    example = {"id": "s3", "levels": ramp, "target": TARGET,
+               "messages": [{"role": "user", "content": "Describe. Series: 01 02"}]}
+    (trained,) = dataset.reading_turns([example], 1.0, seed=0, kind="scratchpad-change")
+    (held_out,) = dataset.reading_turns([example], 1.0, seed=0, kind="scratchpad-change", turns=False)
+    written = json.loads(trained["target"])
+    assert list(written)[0] == "reading" and written["reading"] == "start 4, end 53, change +49"
+    assert {k: v for k, v in written.items() if k != "reading"} == json.loads(TARGET)  # the sentences unchanged
+    assert "noise" in trained["reading"]["answer"] and "change" not in trained["reading"]["answer"]  # the rule turn
+    assert "reading" not in held_out and json.loads(held_out["target"])["reading"] == written["reading"]
+    flat = [50, 60] * 32
+    assert json.loads(dataset.with_scratchpad({**example, "levels": flat}, change_only=True)["target"])["reading"] \
+        == "start 55, end 55, change +0"
+
+
 @pytest.mark.parametrize(("reading", "writes_it_first"), [("scratchpad", True), ("scratchpad-rule", True),
-                                                           ("all", False), ("rule", False)])
+                                                           ("scratchpad-change", True), ("all", False), ("rule", False)])
 def test_the_shipped_manifest_says_whether_the_student_writes_a_scratchpad(tmp_path, reading, writes_it_first):
     from training.merge import student_manifest
     from training.rundir import RunDir
