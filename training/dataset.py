@@ -272,12 +272,17 @@ def edge_change(levels: list[int]) -> int:
     return round(trend_label(np.asarray(levels, dtype=np.float64))[1])
 
 
+def edges_and_change(levels: list[int]) -> str:
+    """'start 23, end 71, change +48': the edge means and the trend rule's own quantity, end minus start."""
+    return f"{edge_means(levels)}, change {edge_change(levels):+d}"
+
+
 def edges_and_residual(levels: list[int], change: bool = False) -> str:
     """'start 23, end 71, noise 7': the edge means and, in place of the mean step, the quantity the noise rule
     thresholds (the RMS of the residual of a cubic fit, here of the levels; low below 2, high above 12); with
     `change`, the trend rule's own quantity after the edges ('start 23, end 71, change +48, noise 7')."""
-    difference = f", change {edge_change(levels):+d}" if change else ""
-    return f"{edge_means(levels)}{difference}, noise {round(noise_label(np.asarray(levels, dtype=np.float64))[1])}"
+    edges = edges_and_change(levels) if change else edge_means(levels)
+    return f"{edges}, noise {round(noise_label(np.asarray(levels, dtype=np.float64))[1])}"
 
 
 def full_reading(levels: list[int], highest_first: bool, residual: bool = False,
@@ -305,11 +310,6 @@ def split_reading(levels: list[int], highest_first: bool) -> list[dict]:
              for name in order]
     return [*alone, {"question": "What is its mean level at the start and at the end, and its mean step?",
                      "answer": edges_and_step(levels)}]
-
-
-def edges_and_change(levels: list[int]) -> str:
-    """'start 23, end 71, change +48': the edge means and the trend rule's own quantity, end minus start."""
-    return f"{edge_means(levels)}, change {edge_change(levels):+d}"
 
 
 def with_scratchpad(example: dict, residual: bool = False, change_only: bool = False) -> dict:
