@@ -2,6 +2,7 @@
 the noise)
 
     .venv/bin/python docs/training/scratchpad/consistency.py runs/train20 [trend|noise] [--real-world]
+    .venv/bin/python docs/training/scratchpad/consistency.py runs/train54 trend --real-world   # 'change +N' read too
 
 The whole answer generated greedily on held-out rule-teacher series (trend: 20 decreasing, 10 flat, 10 increasing at
 most; noise: 20 of each class at most) or, with --real-world, on the run's real-world series (encoded as the service
@@ -27,24 +28,38 @@ from core.features.noise import read_noise
 from core.features.trend import TREND_DELTA, read_trend
 from core.prompt import build_messages
 from core.series import encode, format_levels
+from training.dataset import edge_change, edge_means, trained_length
+from training.rundir import RunDir
 
 PICKED = {"trend": (("decreasing", 20), ("flat", 10), ("increasing", 10)),
           "noise": (("low", 20), ("medium", 20), ("high", 20))}
 NOISE_ORDER = {"low": 0, "medium": 1, "high": 2}
 
 
-def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], str]]:
-    """(messages, true label) of the series asked: held-out rule-teacher examples, or the run's real-world series
-    in the run's own prompt style."""
+def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], str, list[int]]]:
+    """(messages, true label, levels shown) of the series asked: held-out rule-teacher examples, or the run's
+    real-world series at the run's own length and prompt style."""
     if real_world:
         style = json.loads((run / "manifest.json").read_text())["stages"]["dataset"]["prompt_style"]
+        length = trained_length(RunDir(run))
         records = [json.loads(line) for line in (run / "realworld_series.jsonl").open()]
-        return [(build_messages(format_levels(encode(r["values"], length=128).levels), style),
-                 compute_features(r["values"]).labels[field]) for r in records]
+        shown = [list(encode(r["values"], length=length).levels) for r in records]
+        return [(build_messages(format_levels(levels), style), compute_features(r["values"]).labels[field], levels)
+                for r, levels in zip(records, shown)]
     examples = [json.loads(line) for line in (run / "sft" / "test.jsonl").open()]
     examples = [e for e in examples if e["teacher"] == "rules"]
-    return [(e["messages"], label) for label, n in PICKED[field]
+    return [(e["messages"], label, e["levels"]) for label, n in PICKED[field]
             for e in [e for e in examples if e["features"][field] == label][:n]]
+
+
+def edge_errors(said: str, levels: list[int]) -> tuple[int, int, int] | None:
+    """How far its start, end and change (its end minus its start where it writes none) are from the levels'."""
+    own, true = re.search(r"start (\d+), end (\d+)(?:, change ([+-]?\d+))?", said), re.search(
+        r"start (\d+), end (\d+)", edge_means(levels))
+    if not own:
+        return None
+    change = int(own[3]) if own[3] is not None else int(own[2]) - int(own[1])
+    return abs(int(own[1]) - int(true[1])), abs(int(own[2]) - int(true[2])), abs(change - edge_change(levels))
 
 
 def best_cut_agreement(steps: list[int], said: list[str]) -> tuple[int, int, int]:
@@ -57,24 +72,32 @@ def best_cut_agreement(steps: list[int], said: list[str]) -> tuple[int, int, int
     return best
 
 
+def trend_of(delta: int) -> str:
+    """The trend rule's label of an end-minus-start change in levels."""
+    return "increasing" if delta > TREND_DELTA else "decreasing" if delta < -TREND_DELTA else "flat"
+
+
 def main() -> None:
     run, field = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("--") else "trend")
     tokenizer = AutoTokenizer.from_pretrained(run / "merged")
-    model = AutoModelForCausalLM.from_pretrained(run / "merged", dtype=torch.bfloat16).eval()
-    counts, own_steps = Counter(), []
-    for messages, truth in held_out(run, field, "--real-world" in sys.argv):
+    model = AutoModelForCausalLM.from_pretrained(run / "merged", dtype=torch.float32).eval()
+    counts, own_steps, errors, by_edges = Counter(), [], [], Counter()
+    for messages, truth, levels in held_out(run, field, "--real-world" in sys.argv):
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
         with torch.no_grad():
             out = model.generate(ids, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.eos_token_id)
         said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
         if field == "trend":
-            edges, sentence = re.search(r"start (\d+), end (\d+)", said), re.search(r'"trend":"([^"]*)', said)
+            edges = re.search(r"start (\d+), end (\d+)(?:, change ([+-]?\d+))?", said)
+            sentence = re.search(r'"trend":"([^"]*)', said)
             if not (edges and sentence):
                 counts["unparsed"] += 1
                 continue
-            delta = int(edges[2]) - int(edges[1])
-            own = "increasing" if delta > TREND_DELTA else "decreasing" if delta < -TREND_DELTA else "flat"
+            errors.append(edge_errors(said, levels))
+            by_edges[truth, trend_of(int(edges[2]) - int(edges[1]))] += 1
+            delta = int(edges[3]) if edges[3] is not None else int(edges[2]) - int(edges[1])
+            own = trend_of(delta)
             counts[truth, own, read_trend(sentence[1])] += 1
         else:
             step, sentence = re.search(r"(?:step|noise) (\d+)", said), re.search(r'"noise":"([^"]*)', said)
@@ -90,6 +113,14 @@ def main() -> None:
     if field == "trend":
         follows = sum(n for k, n in counts.items() if isinstance(k, tuple) and k[1] == k[2])
         print(f"the sentence follows the reading on {follows} of {sum(counts.values())}")
+        if errors:
+            start, end, change = np.asarray(errors).T
+            print(f"its reading against the levels shown (mean absolute error, median): start {start.mean():.1f} "
+                  f"({np.median(start):.0f}), end {end.mean():.1f} ({np.median(end):.0f}), change {change.mean():.1f} "
+                  f"({np.median(change):.0f}); change within 3 on {int((change <= 3).sum())} of {len(change)}")
+            right = {label: f"{by_edges[label, label]}/{sum(n for k, n in by_edges.items() if k[0] == label)}"
+                     for label in sorted({k[0] for k in by_edges})}
+            print(f"the rule's trend of its own end minus its own start, right per class: {right}")
         return
     steps, said, truth = zip(*own_steps)
     agree, low, high = best_cut_agreement(list(steps), list(said))
