@@ -3,6 +3,7 @@ the noise)
 
     .venv/bin/python docs/training/scratchpad/consistency.py runs/train20 [trend|noise] [--real-world]
     .venv/bin/python docs/training/scratchpad/consistency.py runs/train54 trend --real-world   # 'change +N' read too
+    .venv/bin/python docs/training/scratchpad/consistency.py runs/train54 max --real-world     # its max against its start
 
 The whole answer generated greedily on held-out rule-teacher series (trend: 20 decreasing, 10 flat, 10 increasing at
 most; noise: 20 of each class at most) or, with --real-world, on the run's real-world series (encoded as the service
@@ -24,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from core.facts import compute_features
+from core.features.extrema import read_extrema
 from core.features.noise import read_noise
 from core.features.trend import TREND_DELTA, read_trend
 from core.prompt import build_messages
@@ -86,8 +88,18 @@ def main() -> None:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
         with torch.no_grad():
-            out = model.generate(ids, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+            out = model.generate(ids, max_new_tokens=120 if field == "max" else 60, do_sample=False,
+                                 pad_token_id=tokenizer.eos_token_id)
         said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        if field == "max":
+            start, sentence = re.search(r"start (\d+)", said), re.search(r'"extrema":"([^"]*)', said)
+            if not (start and sentence):
+                counts["unparsed"] += 1
+                continue
+            true_start = int(re.search(r"start (\d+)", edge_means(levels))[1])
+            counts[truth, read_extrema(sentence[1])[0]] += 1
+            own_steps.append((truth, read_extrema(sentence[1])[0], int(start[1]), true_start))
+            continue
         if field == "trend":
             edges = re.search(r"start (\d+), end (\d+)(?:, change ([+-]?\d+))?", said)
             sentence = re.search(r'"trend":"([^"]*)', said)
@@ -107,6 +119,14 @@ def main() -> None:
                 continue
             own_steps.append((int(step[1]), stated, truth))
             counts[truth, int(step[1]), stated] += 1
+    if field == "max":
+        print("computed max | its sentence: count")
+        for key, n in sorted(counts.items(), key=str):
+            print(key, n)
+        for truth, said_max, start, true_start in sorted(own_steps, key=lambda row: (row[0], row[3])):
+            if truth == "beginning":
+                print(f"max at the beginning, said {said_max}: its start {start}, the levels' start {true_start}")
+        return
     print("computed | its reading | its sentence: count")
     for key, n in sorted(counts.items(), key=str):
         print(key, n)
