@@ -15,6 +15,7 @@ from core.facts import DESCRIPTION_FIELDS, PAPER_FIELDS
 FIELD_MAX_CHARS = 240
 SCRATCHPAD = "reading"  # a student's own reading of the series, written before its sentences and never returned
 SCRATCHPAD_MAX_CHARS = 80
+SCRATCHPAD_BEFORE = "trend"  # the sentence the reading serves: written right before it (first when trend is first)
 
 
 class DescriptionBase(BaseModel):
@@ -25,14 +26,20 @@ class DescriptionBase(BaseModel):
 
 @lru_cache(maxsize=32)
 def description_model(fields: tuple[str, ...], scratchpad: bool = False) -> type[DescriptionBase]:
-    """The description model for a list of fields: each a required sentence, nothing else allowed; with
-    `scratchpad`, what the student generates: its reading of the series first, then the sentences."""
+    """The description model for a list of fields, in their order: each a required sentence, nothing else allowed;
+    with `scratchpad`, what the student generates: its reading of the series right before the trend sentence (first
+    when the trend comes first or is not stated), then the sentences."""
     unknown = [f for f in fields if f not in DESCRIPTION_FIELDS]
-    if unknown or not fields:
-        raise ValueError(f"unknown description fields {unknown}; the registry has {', '.join(DESCRIPTION_FIELDS)}")
+    if unknown or not fields or len(set(fields)) < len(fields):
+        raise ValueError(f"unknown or repeated description fields {list(fields)}; the registry has "
+                         f"{', '.join(DESCRIPTION_FIELDS)}")
     sentence = (str, Field(min_length=1, max_length=FIELD_MAX_CHARS))
-    first = {SCRATCHPAD: (str, Field(min_length=1, max_length=SCRATCHPAD_MAX_CHARS))} if scratchpad else {}
-    return create_model("Description", __base__=DescriptionBase, **first, **{name: sentence for name in fields})
+    columns = {name: sentence for name in fields}
+    if scratchpad:
+        at = fields.index(SCRATCHPAD_BEFORE) if SCRATCHPAD_BEFORE in fields else 0
+        reading = (str, Field(min_length=1, max_length=SCRATCHPAD_MAX_CHARS))
+        columns = {**{f: sentence for f in fields[:at]}, SCRATCHPAD: reading, **{f: sentence for f in fields[at:]}}
+    return create_model("Description", __base__=DescriptionBase, **columns)
 
 
 Description = description_model(PAPER_FIELDS)

@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, default=TRAINED_LENGTH,
                         help="points each prompt shows, resampled as the service does (the student's trained length)")
     parser.add_argument("--fields", nargs="+", choices=DESCRIPTION_FIELDS, default=list(PAPER_FIELDS),
-                        help="the description fields the student learns to state (the draw balances their classes)")
+                        help="the description fields the student learns to state, in the order its answer states "
+                             "them (a scratchpad goes right before the trend; the draw balances their classes)")
     parser.add_argument("--one-field-share", type=float, default=0.0,
                         help="share of the rule teacher's training examples that ask about one field only (in turn)")
     parser.add_argument("--reading-share", type=float, default=0.0,
@@ -402,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
-    fields = tuple(f for f in DESCRIPTION_FIELDS if f in args.fields)
+    fields = tuple(dict.fromkeys(args.fields))  # the answer's order; the prompt names them in the registry's
     names = checked_names(fields)
     drawn_names = (*names, *args.strata)
     (run.path / "sft").mkdir(exist_ok=True)

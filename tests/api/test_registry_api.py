@@ -62,6 +62,22 @@ async def test_a_scratchpad_student_is_asked_for_its_reading_first_and_the_respo
     assert list(schema["properties"]) == ["reading", "trend", "noise"] and "reading" in schema["required"]
 
 
+async def test_a_student_trained_extrema_first_is_asked_in_its_order_with_its_reading_right_before_the_trend(
+        tmp_path, make_client):
+    answer = ('{"extrema":"The global maximum is located at the end, while the global minimum is positioned at the '
+              'beginning.","reading":"start 10, end 88, change +78",' + TWO_FIELDS[1:])
+    backend = ScriptedBackend(answer)
+    _, client = await make_client(backend, student(tmp_path, fields=["extrema", "trend", "noise"], scratchpad=True))
+    assert (await client.get("/info")).json()["settings"]["fields"] == ["extrema", "trend", "noise"]
+    response = await client.post("/describe", json={"series": SERIES})
+    assert response.status_code == 200, response.text
+    assert list(response.json()["description"]) == ["extrema", "trend", "noise"]
+    assert "reading" not in response.json()["description"]
+    schema = backend.calls[-1][1].json_schema
+    assert list(schema["properties"]) == ["extrema", "reading", "trend", "noise"]
+    assert "max/min" in backend.calls[-1][0][-1]["content"]  # the prompt names the fields as before
+
+
 async def test_a_student_without_a_scratchpad_is_not_asked_for_one(tmp_path, make_client):
     backend = ScriptedBackend(TWO_FIELDS)
     _, client = await make_client(backend, student(tmp_path, fields=["trend", "noise"]))

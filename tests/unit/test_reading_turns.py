@@ -196,6 +196,23 @@ def test_a_scratchpad_change_example_writes_the_edges_and_their_change_first_and
         == "start 55, end 55, change +0"
 
 
+def test_a_scratchpad_goes_right_before_the_trend_when_the_answer_states_the_extrema_first():
+    from core.schema import description_model, parse_description
+
+    stated = json.loads(TARGET)
+    extrema_first = {"extrema": stated["extrema"], "trend": stated["trend"], "noise": stated["noise"]}
+    example = {"id": "s4", "levels": [round(i * 0.9) for i in range(64)], "target": json.dumps(extrema_first),
+               "messages": [{"role": "user", "content": "Describe. Series: 01 02"}]}
+    written = dataset.with_scratchpad(example, change_only=True)["target"]
+    assert list(json.loads(written)) == ["extrema", "reading", "trend", "noise"]
+    assert list(json.loads(dataset.with_scratchpad({**example, "target": TARGET}, change_only=True)["target"]))[0] \
+        == "reading"  # the trend first: the reading first, as train54 was trained
+    fields = ("extrema", "trend", "noise")
+    assert list(parse_description(written, fields, scratchpad=True).model_dump()) == list(fields)
+    with pytest.raises(ValueError, match="repeated"):
+        description_model(("trend", "trend"))
+
+
 @pytest.mark.parametrize(("reading", "writes_it_first"), [("scratchpad", True), ("scratchpad-rule", True),
                                                            ("scratchpad-change", True), ("all", False), ("rule", False)])
 def test_the_shipped_manifest_says_whether_the_student_writes_a_scratchpad(tmp_path, reading, writes_it_first):
