@@ -30,9 +30,10 @@ def description_model(fields: tuple[str, ...], scratchpad: bool = False) -> type
     with `scratchpad`, what the student generates: its reading of the series right before the trend sentence (first
     when the trend comes first or is not stated), then the sentences."""
     unknown = [f for f in fields if f not in DESCRIPTION_FIELDS]
-    if unknown or not fields or len(set(fields)) < len(fields):
-        raise ValueError(f"unknown or repeated description fields {list(fields)}; the registry has "
-                         f"{', '.join(DESCRIPTION_FIELDS)}")
+    if unknown or not fields:
+        raise ValueError(f"unknown description fields {unknown}; the registry has {', '.join(DESCRIPTION_FIELDS)}")
+    if len(set(fields)) < len(fields):
+        raise ValueError(f"repeated description fields in {list(fields)}: each is stated once")
     sentence = (str, Field(min_length=1, max_length=FIELD_MAX_CHARS))
     columns = {name: sentence for name in fields}
     if scratchpad:
