@@ -35,12 +35,12 @@ def description_model(fields: tuple[str, ...], scratchpad: bool = False) -> type
     if len(set(fields)) < len(fields):
         raise ValueError(f"repeated description fields in {list(fields)}: each is stated once")
     sentence = (str, Field(min_length=1, max_length=FIELD_MAX_CHARS))
-    columns = {name: sentence for name in fields}
+    reading = (str, Field(min_length=1, max_length=SCRATCHPAD_MAX_CHARS))
+    order = list(fields)
     if scratchpad:
-        at = fields.index(SCRATCHPAD_BEFORE) if SCRATCHPAD_BEFORE in fields else 0
-        reading = (str, Field(min_length=1, max_length=SCRATCHPAD_MAX_CHARS))
-        columns = {**{f: sentence for f in fields[:at]}, SCRATCHPAD: reading, **{f: sentence for f in fields[at:]}}
-    return create_model("Description", __base__=DescriptionBase, **columns)
+        order.insert(fields.index(SCRATCHPAD_BEFORE) if SCRATCHPAD_BEFORE in fields else 0, SCRATCHPAD)
+    return create_model("Description", __base__=DescriptionBase,
+                        **{name: reading if name == SCRATCHPAD else sentence for name in order})
 
 
 Description = description_model(PAPER_FIELDS)

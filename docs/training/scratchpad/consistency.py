@@ -36,6 +36,7 @@ from training.rundir import RunDir
 PICKED = {"trend": (("decreasing", 20), ("flat", 10), ("increasing", 10)),
           "noise": (("low", 20), ("medium", 20), ("high", 20))}
 NOISE_ORDER = {"low": 0, "medium": 1, "high": 2}
+EDGES = re.compile(r"start (\d+), end (\d+)(?:, change ([+-]?\d+))?")  # a reading's edges (and change, if written)
 
 
 def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], str, list[int]]]:
@@ -54,14 +55,16 @@ def held_out(run: Path, field: str, real_world: bool) -> list[tuple[list[dict], 
             for e in [e for e in examples if e["features"][field] == label][:n]]
 
 
-def edge_errors(said: str, levels: list[int]) -> tuple[int, int, int] | None:
-    """How far its start, end and change (its end minus its start where it writes none) are from the levels'."""
-    own, true = re.search(r"start (\d+), end (\d+)(?:, change ([+-]?\d+))?", said), re.search(
-        r"start (\d+), end (\d+)", edge_means(levels))
-    if not own:
-        return None
-    change = int(own[3]) if own[3] is not None else int(own[2]) - int(own[1])
-    return abs(int(own[1]) - int(true[1])), abs(int(own[2]) - int(true[2])), abs(change - edge_change(levels))
+def own_change(edges: re.Match) -> int:
+    """The change a reading writes, or its end minus its start where it writes none."""
+    return int(edges[3]) if edges[3] is not None else int(edges[2]) - int(edges[1])
+
+
+def edge_errors(edges: re.Match, levels: list[int]) -> tuple[int, int, int]:
+    """How far its start, end and change are from those of the levels it was shown."""
+    true = EDGES.search(edge_means(levels))
+    return (abs(int(edges[1]) - int(true[1])), abs(int(edges[2]) - int(true[2])),
+            abs(own_change(edges) - edge_change(levels)))
 
 
 def best_cut_agreement(steps: list[int], said: list[str]) -> tuple[int, int, int]:
@@ -92,25 +95,22 @@ def main() -> None:
                                  pad_token_id=tokenizer.eos_token_id)
         said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
         if field == "max":
-            start, sentence = re.search(r"start (\d+)", said), re.search(r'"extrema":"([^"]*)', said)
-            if not (start and sentence):
-                counts["unparsed"] += 1
-                continue
-            true_start = int(re.search(r"start (\d+)", edge_means(levels))[1])
-            counts[truth, read_extrema(sentence[1])[0]] += 1
-            own_steps.append((truth, read_extrema(sentence[1])[0], int(start[1]), true_start))
-            continue
-        if field == "trend":
-            edges = re.search(r"start (\d+), end (\d+)(?:, change ([+-]?\d+))?", said)
-            sentence = re.search(r'"trend":"([^"]*)', said)
+            edges, sentence = EDGES.search(said), re.search(r'"extrema":"([^"]*)', said)
             if not (edges and sentence):
                 counts["unparsed"] += 1
                 continue
-            errors.append(edge_errors(said, levels))
+            stated_max = read_extrema(sentence[1])[0]
+            counts[truth, stated_max] += 1
+            own_steps.append((truth, stated_max, int(edges[1]), int(EDGES.search(edge_means(levels))[1])))
+            continue
+        if field == "trend":
+            edges, sentence = EDGES.search(said), re.search(r'"trend":"([^"]*)', said)
+            if not (edges and sentence):
+                counts["unparsed"] += 1
+                continue
+            errors.append(edge_errors(edges, levels))
             by_edges[truth, trend_of(int(edges[2]) - int(edges[1]))] += 1
-            delta = int(edges[3]) if edges[3] is not None else int(edges[2]) - int(edges[1])
-            own = trend_of(delta)
-            counts[truth, own, read_trend(sentence[1])] += 1
+            counts[truth, trend_of(own_change(edges)), read_trend(sentence[1])] += 1
         else:
             step, sentence = re.search(r"(?:step|noise) (\d+)", said), re.search(r'"noise":"([^"]*)', said)
             stated = read_noise(sentence[1]) if sentence else None
