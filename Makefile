@@ -33,11 +33,14 @@ DRAW_SEED ?= 0
 # The fields the answer states, in its order (empty: the paper's three, trend first); `FIELDS="extrema trend noise"`
 # states the extrema first, and a scratchpad reading goes right before the trend.
 FIELDS ?=
+# Draw only series whose 64-point view the rules give these full-resolution labels (`training.dataset --view-agrees`),
+# e.g. VIEW_AGREES=trend: at 64 points half the flat series show edges the trend rule calls a trend.
+VIEW_AGREES ?=
 # Points each prompt shows: the student's trained length, recorded in its manifest (the service resamples to it).
 LENGTH ?= 64
 FINETUNE_CONFIG ?= training/configs/smollm2-135m-marked.yaml
 FINETUNE_SET ?=
-DATASET_ARGS = --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) --seed $(DRAW_SEED) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA)) $(if $(FIELDS),--fields $(FIELDS))
+DATASET_ARGS = --train-size $(TRAIN_SIZE) --draw $(DRAW) --balance $(BALANCE) --prompt-style $(PROMPT_STYLE) --one-field-share $(ONE_FIELD_SHARE) --reading-share $(READING_SHARE) --reading $(READING) --length $(LENGTH) --seed $(DRAW_SEED) $(if $(OU_SHARE),--ou-share $(OU_SHARE)) $(if $(STRATA),--strata $(STRATA)) $(if $(FIELDS),--fields $(FIELDS)) $(if $(VIEW_AGREES),--view-agrees $(VIEW_AGREES))
 EVAL_LIMIT ?= 240
 # The untrained base on the paper prompt scores the same in every run (docs/training.md) and costs 4 min of the
 # hour: `make train EVAL_BASE=1` evaluates it again.

@@ -15,7 +15,15 @@ from itertools import pairwise
 
 import numpy as np
 
-from core.facts import DESCRIPTION_FIELDS, FEATURES, checked_names, fact_sentences, stored_features
+from core.facts import (
+    DESCRIPTION_FIELDS,
+    FEATURE_OF,
+    FEATURES,
+    checked_names,
+    compute_features,
+    fact_sentences,
+    stored_features,
+)
 from core.features.noise import NOISE_LOW, noise_label
 from core.features.trend import edge_points, trend_label
 from core.prompt import PROMPT_STYLES, build_messages
@@ -188,6 +196,18 @@ def class_table(examples: list[dict], names: tuple[str, ...] = PAPER_NAMES) -> d
              for i, a in enumerate(names) for b in names[i + 1:]}
     return {**{name: dict(Counter(x[name] for x in labels)) for name in names}, "pairs": pairs,
             "cells": dict(sorted(Counter(cell_of(e, names) for e in examples).items()))}
+
+
+def view_labels(levels: list[int], names: tuple[str, ...]) -> dict[str, str]:
+    """The labels the rules give the levels a prompt shows (the student's view), for these checked names."""
+    labels = compute_features(levels, {FEATURE_OF[name].field for name in names}).labels
+    return {name: labels[name] for name in names}
+
+
+def view_agrees(example: dict, names: tuple[str, ...]) -> bool:
+    """Whether the student's view carries the example's full-resolution labels of these names: at 64 points half
+    the flat examples show edge means that the trend rule itself calls a trend (train57's draw: 340 of 677)."""
+    return not names or view_labels(example["levels"], names) == {name: example["features"][name] for name in names}
 
 
 def trained_length(run: RunDir) -> int:
@@ -399,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
                              "extreme alone) or scratchpad (the full reading first in the answer, every split) or "
                              "scratchpad-rule (the same with the residual RMS in place of the step) or "
                              "scratchpad-change (the edge means and their change first, and the rule turn after)")
+    parser.add_argument("--view-agrees", nargs="*", choices=PAPER_NAMES, default=[],
+                        help="draw only rule-teacher series whose view (the levels the prompt shows) the rules give "
+                             "these full-resolution labels, e.g. trend")
     parser.add_argument("--imported-test", type=float, default=0.34,
                         help="test share for imported real-teacher records (held out for the style metric)")
     args = parser.parse_args(argv)
@@ -410,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     buckets: dict[str, list[dict]] = {s: [] for s in SPLITS}
     seen: set[tuple[int, ...]] = set()
     records: dict[str, dict] = {}
+    view_dropped: dict = {}
     for source in args.sources:
         for record in run.read_jsonl(source):
             key = tuple(record["levels"])
@@ -425,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_size is not None:
         imported = [e for e in buckets["train"] if str(e["teacher"]).startswith("import")]
         generated = [e for e in buckets["train"] if not str(e["teacher"]).startswith("import")]
+        agrees = [view_agrees(e, tuple(args.view_agrees)) for e in generated]
+        dropped = class_table([e for e, ok in zip(generated, agrees) if not ok], names)
+        view_dropped = {name: dropped[name] for name in names}
+        generated = [e for e, ok in zip(generated, agrees) if ok]
         rng = random.Random(args.seed)
         drawn = drawn_subset(generated, args.train_size, args.draw, args.balance, rng, drawn_names, args.ou_share)
         buckets["train"] = imported + drawn
@@ -439,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
                            "length": args.length,
                            "counts": counts, "train_size": args.train_size, "draw": args.draw, "balance": args.balance,
                            "strata": args.strata, "seed": args.seed,
+                           "view_agrees": args.view_agrees, "view_dropped": view_dropped,
                            "ou_share": args.ou_share,
                            "families": dict(Counter(e["family"] for e in buckets["train"])), "classes": classes,
                            "one_field_share": args.one_field_share, "reading_share": args.reading_share, "reading": args.reading,

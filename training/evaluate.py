@@ -11,7 +11,7 @@ import json
 import math
 import sys
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core import facts
 from core.schema import PAPER_FIELDS, SCRATCHPAD
@@ -19,7 +19,7 @@ from core.series import TRAINED_LENGTH, encode
 from service.adapters import missing_files
 from service.describe import DescribeOptions, ModelOutputError, describe, describe_encoded
 from service.settings import Settings
-from training.dataset import trained_length
+from training.dataset import trained_length, view_labels
 from training.progress import gather_with_progress
 from training.rundir import RunDir
 
@@ -179,6 +179,21 @@ def nli_per_field(outcomes: list[Outcome], model_path: str) -> dict:
     return nli_findings(NLIJudge(model_path), records) if records else {}
 
 
+def read_on_view(outcomes: list[Outcome], names: tuple[str, ...]) -> list[Outcome]:
+    """Each outcome with the rules' labels of the levels its prompt showed as the stated ones: what a student that
+    reads its own view perfectly would score (the view, not the model, caps it)."""
+    return [replace(o, valid=True, stated=view_labels(o.levels, names)) for o in outcomes if o.levels]
+
+
+def follows_view(outcomes: list[Outcome], on_view: list[Outcome], names: tuple[str, ...]) -> dict:
+    """How often a model states what the rules read on its own view (`read_on_view`), per name: how much it reads
+    what it is shown."""
+    shown = {o.id: o.stated for o in on_view}
+    valid = [o for o in outcomes if o.valid and o.id in shown]
+    return {name: round(sum(o.stated.get(name) == shown[o.id][name] for o in valid) / max(1, len(valid)), 4)
+            for name in names}
+
+
 def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_only: bool) -> dict:
     out_dist, real = raw.get("out_of_distribution", []), raw.get("real_world", [])
     by_family = defaultdict(list)
@@ -186,6 +201,7 @@ def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_onl
         by_family[o.family].append(o)
     teacher = [o for o in in_dist if o.reference and o.id.startswith("import-")]
     names = names_of(in_dist + [o for outcomes in raw.values() for o in outcomes])
+    real_on_view = read_on_view(real, names)
     return {
         "checked": list(names),
         "in_distribution": accuracy(in_dist, names),
@@ -202,6 +218,10 @@ def summarize(in_dist: list[Outcome], raw: dict[str, list[Outcome]], teacher_onl
                                for k in sorted({o.family for o in real})},
         "confusion": {f: confusion(in_dist, f) for f in names},
         "confusion_real_world": {f: confusion(real, f) for f in names},  # what a wrong answer said instead
+        "view_rule_real_world": accuracy(real_on_view, names),
+        "view_rule_per_class_real_world": {f: per_class(real_on_view, f) for f in names},
+        "view_rule_out_of_distribution": accuracy(read_on_view(out_dist, names), names),
+        "follows_view_real_world": follows_view(real, real_on_view, names),
         "real_world_answers": [{"id": o.id, "kind": o.family, "stated": o.stated if o.valid else None,
                                 "computed": o.computed} for o in real],
         "prompt_tokens_mean": round(sum(o.prompt_tokens for o in in_dist if o.valid) / max(1, sum(o.valid for o in in_dist)), 1),
@@ -250,6 +270,17 @@ def per_class_table(results: dict, key: str = "per_class_real_world") -> str:
              "| --- |" + " --- |" * len(classes)]
     for model, summary in results.items():
         lines.append(f"| {model} | " + " | ".join(summary[key].get(f, {}).get(label, "0/0") for f, label in classes) + " |")
+    return "\n".join(lines)
+
+
+def view_lines(results: dict) -> str:
+    """The view's ceiling per class on the real-world series, and each model's agreement with its own view."""
+    summary = list(results.values())[-1]
+    lines = ["- rules on the view: " + ", ".join(f"{f} {label} {right}" for f, classes in
+                                                 summary["view_rule_per_class_real_world"].items()
+                                                 for label, right in classes.items())]
+    lines += [f"- {model} states the view's label: " + ", ".join(f"{f} {x:.2f}" for f, x in s["follows_view_real_world"].items())
+              for model, s in results.items()]
     return "\n".join(lines)
 
 
@@ -330,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(results)
     if any(summary["real_world"]["n"] for summary in results.values()):
         table += "\n\nReal-world series, right/total per computed class:\n\n" + per_class_table(results)
+        table += "\n\nReal-world series, the rules read on the levels each prompt showed (what a student that reads its " \
+            "view perfectly scores), and how often each model states what they read:\n\n" + view_lines(results)
         table += "\n\nReal-world series, what the last model said where it was wrong (computed → stated: count):\n\n" + \
             misread_lines(list(results.values())[-1]["confusion_real_world"])
     table += "\n\nThe web page's examples, stated (rule) per field:\n\n" + page_examples_table(results)

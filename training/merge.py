@@ -16,7 +16,7 @@ from service.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDENT_MANIFEST, 
 from training.dataset import SCRATCHPAD_KINDS, trained_length
 from training.rundir import RunDir, git_revision
 
-RECIPE = ("draw", "strata", "train_size", "reading", "reading_share", "ou_share", "seed")  # the dataset stage's
+RECIPE = ("draw", "strata", "train_size", "reading", "reading_share", "ou_share", "seed", "view_agrees")  # the dataset stage's
 WORLD = ("world_count", "world_families")  # the generate stage's
 
 

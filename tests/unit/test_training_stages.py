@@ -541,7 +541,34 @@ def test_make_trains_defaults_are_the_shipped_students_recipe():
     # Manifests from before the draw's seed and OU share were recorded: seed 0, one draw over all families.
     assert (int(defaults["DRAW_SEED"]), float(defaults["OU_SHARE"]) if defaults["OU_SHARE"] else None) == \
         (recipe.get("seed") or 0, recipe.get("ou_share"))
+    assert defaults["VIEW_AGREES"].split() == (recipe.get("view_agrees") or [])
     world_families = defaults["WORLD_FAMILIES"].split() or list(generate.WORLD_FAMILIES)
     assert (int(defaults["WORLD_SERIES"]), world_families) == (recipe["world_count"], recipe["world_families"])
     config = asdict(load_config(str(root / defaults["FINETUNE_CONFIG"]), [f"prompt_style={defaults['PROMPT_STYLE']}"]))
     assert config == {k: shipped["config"][k] for k in config}
+
+
+def test_the_view_filter_keeps_a_flat_label_only_where_the_prompts_levels_look_flat():
+    rng = np.random.default_rng(0)
+    noisy = (50 + 30 * rng.standard_normal(64)).clip(0, 99)
+    noisy[:10] -= 15  # edges 15+ levels apart on the view, while the full series (not shown) was labelled flat
+    clean = np.full(64, 50.0) + rng.standard_normal(64)
+    clean[0], clean[1] = 0, 99
+    example = {"levels": [round(x) for x in noisy], "features": {"trend": "flat", "noise": "high"}}
+    readable = {"levels": [round(x) for x in clean], "features": {"trend": "flat", "noise": "low"}}
+    assert dataset.view_labels(example["levels"], ("trend",)) != {"trend": "flat"}
+    assert not dataset.view_agrees(example, ("trend",))
+    assert dataset.view_agrees(readable, ("trend",))
+    assert dataset.view_agrees(example, ())  # no names: every example is kept
+
+
+def test_the_evaluation_scores_the_rules_on_each_prompts_own_levels_and_how_often_a_model_states_them():
+    rising = list(range(0, 64))
+    flat_view = [50] * 30 + [0, 99] + [50] * 32
+    real = [evaluate.Outcome("real-0", "prices", True, {"trend": "increasing"}, {"trend": "increasing"}, levels=rising),
+            evaluate.Outcome("real-1", "climate", True, {"trend": "increasing"}, {"trend": "increasing"}, levels=flat_view),
+            evaluate.Outcome("real-2", "climate", False, {}, {"trend": "flat"}, levels=None)]
+    summary = evaluate.summarize([], {"real_world": real}, teacher_only=False)
+    assert summary["view_rule_per_class_real_world"]["trend"] == {"increasing": "1/2"}  # the second view shows no rise
+    assert summary["follows_view_real_world"] == {"trend": 0.5}  # it said "increasing" where its view was flat
+    assert "rules on the view: trend increasing 1/2" in evaluate.view_lines({"student": summary})
