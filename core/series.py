@@ -15,6 +15,7 @@ ENCODED_MAX = 99.9999  # the paper's scale: floor(x * 99.9999) keeps every value
 ENCODED_LEVELS = 100  # 00–99
 NEAR_CONSTANT_SPAN = 1e-9  # relative span under which a series counts as constant (100 ± 1e-12 is)
 TRAINED_LENGTH = 128  # the paper's length: what a student is trained on unless its manifest says otherwise
+EDGE_PHASES = 16  # decimation grids a resample tries for the one that keeps the edge means (keeping_the_edges)
 MissingPolicy = Literal["reject", "interpolate"]
 
 
@@ -85,12 +86,20 @@ def check_magnitude(values: np.ndarray, max_abs: float) -> None:
         raise SeriesError(f"series[{index}] = {values[index]:g} exceeds the allowed magnitude {max_abs:g}")
 
 
-def decimate_keeping_extremes(values: np.ndarray, length: int, keep: Sequence[int] = ()) -> np.ndarray:
-    """Every (n/length)-th point, so the noise keeps its character, with the global max and min (and the points of
-    `keep`, e.g. outliers, that land on other places) put at their own scaled positions (max and min never on one
-    index)."""
+def decimation_grid(n: int, length: int, phase: int = 0) -> np.ndarray:
+    """Every (n/length)-th index from the first point to the last; phase p (1 ≤ p < n // length) is the grid that
+    interleaves with it p points later."""
+    if phase == 0:
+        return np.round(np.linspace(0, n - 1, length)).astype(int)
+    return np.round(np.linspace(0, n - n // length, length)).astype(int) + phase
+
+
+def decimate_keeping_extremes(values: np.ndarray, length: int, keep: Sequence[int] = (), phase: int = 0) -> np.ndarray:
+    """Every (n/length)-th point (of the grid `phase`), so the noise keeps its character, with the global max and
+    min (and the points of `keep`, e.g. outliers, that land on other places) put at their own scaled positions (max
+    and min never on one index)."""
     n = values.size
-    out = values[np.round(np.linspace(0, n - 1, length)).astype(int)]
+    out = values[decimation_grid(n, length, phase)]
     scale = (length - 1) / (n - 1)
     high, low = int(np.argmax(values)), int(np.argmin(values))
     at_high, at_low = round(high * scale), round(low * scale)
@@ -124,8 +133,32 @@ def resample(values: np.ndarray, length: int) -> np.ndarray:
     if values.size > length:
         from core.features.outliers import outlier_groups  # the rule reads core.series itself
 
-        return decimate_keeping_extremes(values, length, outlier_groups(values))
+        keep = outlier_groups(values)
+        return keeping_the_edges(values, [decimate_keeping_extremes(values, length, keep, phase)
+                                          for phase in decimation_phases(values.size, length)])
     return upsample_keeping_extremes(values, length)
+
+
+def decimation_phases(n: int, length: int) -> list[int]:
+    """The interleaved decimation grids a resample tries: all n // length of them, at most EDGE_PHASES spread evenly."""
+    k = max(1, n // length)
+    return sorted({round(p) for p in np.linspace(0, k - 1, min(k, EDGE_PHASES))})
+
+
+def keeping_the_edges(values: np.ndarray, views: list[np.ndarray]) -> np.ndarray:
+    """Of these resamples, one whose edge-mean change (the trend rule's quantity) gets the full series' trend label,
+    nearest its change: the 10 edge points of one grid carry their noise, so one grid of a flat noisy series can show
+    a trend (half the flat training series at 64 points did) where another shows what the rule computes."""
+    if len(views) == 1 or is_near_constant(values):
+        return views[0]
+    from core.features.base import SeriesView
+    from core.features.trend import edge_changes, trend_label, trend_of
+
+    values = without_overflow(values)  # every view holds the global max and min: one scale for all
+    changes = edge_changes(np.stack([without_overflow(v) for v in views], axis=1)) / (values.max() - values.min())
+    label, target = trend_label(SeriesView.of(values).columns)
+    changes *= ENCODED_MAX
+    return views[min(range(len(views)), key=lambda i: (trend_of(changes[i]) != label, abs(changes[i] - target)))]
 
 
 def is_near_constant(values: np.ndarray) -> bool:

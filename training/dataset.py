@@ -215,10 +215,11 @@ def trained_length(run: RunDir) -> int:
     return run.manifest()["stages"].get("dataset", {}).get("length", TRAINED_LENGTH)
 
 
-def at_length(levels: list[int], length: int) -> list[int]:
-    """Levels as the service would send them to a student trained on `length` points (the annotations hold 128; the
-    real teacher's, encoded by the paper, may repeat 99 or 00 where the service marks only the true max and min)."""
-    return list(encode(levels, length=length, min_length=2).levels)
+def at_length(values: list[float], length: int) -> list[int]:
+    """Levels as the service would send them to a student trained on `length` points: from the raw series where the
+    record has it (the resample picks its grid on the full series), else from its 128 levels (the real teacher's,
+    encoded by the paper, may repeat 99 or 00 where the service marks only the true max and min)."""
+    return list(encode(values, length=length, min_length=2, max_length=10**7).levels)
 
 
 def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS,
@@ -226,7 +227,8 @@ def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS
     """Chat messages exactly as the service sends them, and the compact JSON the student must answer (a field its
     teacher did not write, e.g. the real teacher's records beyond the paper's three, is the rules' fact sentence).
     `asked`: a question about only these of the fields (the compact instruction of those, the answer of those);
-    `length`: the points the prompt shows (the labels stay those computed at full resolution)."""
+    `length`: the points the prompt shows (the labels stay those computed at full resolution); a record with its
+    raw `values` is shown as the service shows that series."""
     fields = asked or fields
     stated = record["description"]
     missing = [f for f in fields if f not in stated]
@@ -234,7 +236,7 @@ def sft_example(record: dict, style: str, fields: tuple[str, ...] = PAPER_FIELDS
         facts_of = fact_sentences(stored_features(record))
         stated = {**stated, **{f.field: facts_of[next(iter(f.labels))] for f in FEATURES if f.field in missing}}
     description = description_model(fields).model_validate({f: stated[f] for f in fields})
-    levels = at_length(record["levels"], length)
+    levels = at_length(record.get("values") or record["levels"], length)
     return {
         "id": record["id"],
         "family": record.get("family", "ou"),
@@ -434,12 +436,15 @@ def main(argv: list[str] | None = None) -> int:
     seen: set[tuple[int, ...]] = set()
     records: dict[str, dict] = {}
     view_dropped: dict = {}
+    raw = {r["id"]: r["values"] for r in run.read_jsonl("series.jsonl")} if (run.path / "series.jsonl").exists() else {}
     for source in args.sources:
         for record in run.read_jsonl(source):
             key = tuple(record["levels"])
             if key in seen:  # one series, one example: no leakage of duplicates across splits
                 continue
             seen.add(key)
+            if record["id"] in raw:
+                record = {**record, "values": raw[record["id"]]}
             imported = str(record.get("teacher", "")).startswith("import")
             test_share = args.imported_test if imported else args.test
             # Other families only ever train: validation and test stay the paper's distribution.

@@ -45,17 +45,22 @@ def edge_points(length: int) -> int:
     return max(1, round(EDGE_POINTS * length / REFERENCE_LENGTH))
 
 
+def edge_changes(columns: np.ndarray) -> np.ndarray:
+    """Per column, the mean of its last 20/128 of the points minus the mean of its first (the trend rule's quantity)."""
+    k = edge_points(columns.shape[0])
+    return columns[-k:].mean(axis=0) - columns[:k].mean(axis=0)
+
+
 def trend_label(scaled: np.ndarray) -> tuple[str, float]:
     """Increasing/decreasing if the mean of the last 20/128 of the points differs from the first by more than 3
     (averaged over the columns)."""
-    columns = as_columns(scaled)
-    k = edge_points(columns.shape[0])
-    delta = float((columns[-k:].mean(axis=0) - columns[:k].mean(axis=0)).mean())
-    if delta > TREND_DELTA:
-        return "increasing", delta
-    if delta < -TREND_DELTA:
-        return "decreasing", delta
-    return "flat", delta
+    delta = float(edge_changes(as_columns(scaled)).mean())
+    return trend_of(delta), delta
+
+
+def trend_of(delta: float) -> str:
+    """The label of an edge-mean change on the 0–99 scale."""
+    return "increasing" if delta > TREND_DELTA else "decreasing" if delta < -TREND_DELTA else "flat"
 
 
 def compute(view: SeriesView) -> tuple[dict[str, str], dict[str, float]]:

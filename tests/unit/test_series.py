@@ -141,3 +141,27 @@ def test_shortening_keeps_the_outliers_the_rule_finds_visible():
     scale = 127 / 9_999
     assert out[round(1_001 * scale)] == x[1_001] and out[round(5_003 * scale)] == x[5_003]
     assert out.max() == 50 and out.min() == -40 and np.sum(np.abs(out) > 15) == 4
+
+
+def test_the_resample_picks_the_decimation_grid_whose_edges_show_the_full_series_trend():
+    from core.facts import compute_features
+
+    shown_a_trend = 0
+    for seed in range(20):
+        x = np.random.default_rng(seed).normal(size=640)  # white noise: mostly flat at full resolution
+        full = compute_features(x, ["trend"]).label("trend")
+        first_grid = compute_features(series.rescale_levels(series.decimate_keeping_extremes(x, 64)), ["trend"])
+        shown_a_trend += first_grid.label("trend") != full
+        view = series.resample(x, 64)
+        assert compute_features(view, ["trend"]).label("trend") == full
+        assert np.isin(view, x).all()  # real samples, so the noise keeps its character
+    assert shown_a_trend >= 5  # the first grid alone shows another trend on many of them
+
+
+def test_decimation_grids_interleave_within_the_series():
+    assert series.decimation_grid(1000, 64).tolist() == np.round(np.linspace(0, 999, 64)).astype(int).tolist()
+    grids = [series.decimation_grid(1000, 64, p) for p in range(1, 1000 // 64)]
+    assert all(g.min() >= 1 and g.max() <= 999 and len(set(g.tolist())) == 64 for g in grids)
+    assert series.decimation_phases(1000, 64) == list(range(15))
+    assert len(series.decimation_phases(100_000, 64)) == series.EDGE_PHASES
+    assert series.decimation_phases(100, 64) == [0]

@@ -572,3 +572,14 @@ def test_the_evaluation_scores_the_rules_on_each_prompts_own_levels_and_how_ofte
     assert summary["view_rule_per_class_real_world"]["trend"] == {"increasing": "1/2"}  # the second view shows no rise
     assert summary["follows_view_real_world"] == {"trend": 0.5}  # it said "increasing" where its view was flat
     assert "rules on the view: trend increasing 1/2" in evaluate.view_lines({"student": summary})
+
+
+def test_a_record_with_its_raw_series_is_shown_as_the_service_shows_that_series():
+    x = np.random.default_rng(3).normal(size=900)
+    record = {"id": "w", "family": "white_noise", "levels": list(encode(x.tolist(), length=128).levels),
+              "features": facts.compute_features(x).record(), "teacher": "rules",
+              "description": {"trend": "The series shows no clear trend.", "noise": "The noise intensity is high.",
+                              "extrema": "The maximum is in the middle and the minimum at the beginning."}}
+    shown = dataset.sft_example({**record, "values": x.tolist()}, "marked", length=64)["levels"]
+    assert shown == list(encode(x.tolist(), length=64).levels)  # the service's view of the raw series
+    assert dataset.sft_example(record, "marked", length=64)["levels"] == list(encode(record["levels"], length=64, min_length=2).levels)
