@@ -2,7 +2,9 @@
 
 Measured (docs/performance.md, "dtype by CPU"): on an AVX2-only AMD EPYC the raw vLLM engine serves 5.6x more series
 per second in float32 than in bf16 and transformers `generate` is 1.9x faster; on the machines with native bf16 that
-the earlier benchmarks ran on, bf16 was the faster one (float32 −65%).
+the earlier benchmarks ran on, bf16 was the faster one (float32 −65%). On an Intel Xeon with AVX-512 BF16 but without
+AMX, float32 was the faster one (LoRA step 1.4x, engine under load 1.3-1.5x; "An Intel CPU ... without AMX"), while
+AMD Zen 4 with AVX-512 BF16 alone stepped fast in bf16: on Intel it takes AMX.
 """
 
 from __future__ import annotations
@@ -32,10 +34,18 @@ def cpuinfo_model(cpuinfo: str) -> str:
     return cpuinfo_value(cpuinfo, ("model name",)) or "unknown"
 
 
-def native_bf16(flags: frozenset[str], machine: str) -> bool:
-    """True where bf16 matmuls run natively: x86 with AVX-512 BF16 or AMX; other architectures are left to bf16."""
+def cpuinfo_vendor(cpuinfo: str) -> str:
+    """The processor's vendor id in a /proc/cpuinfo text ('' when it has none)."""
+    return cpuinfo_value(cpuinfo, ("vendor_id",)) or ""
+
+
+def native_bf16(flags: frozenset[str], machine: str, vendor: str = "") -> bool:
+    """True where bf16 matmuls run fast: Intel x86 with AMX, other x86 with AVX-512 BF16 or AMX; other
+    architectures are left to bf16."""
     if machine not in ("x86_64", "AMD64", "i386", "i686"):
         return True
+    if vendor == "GenuineIntel":
+        return "amx_bf16" in flags
     return bool(flags & NATIVE_BF16_FLAGS)
 
 
@@ -61,7 +71,9 @@ def host_cpu() -> dict[str, object]:
         text = ""
     flags = cpuinfo_flags(text)
     machine = platform.machine()
-    return {"model": cpuinfo_model(text), "machine": machine, "native_bf16": native_bf16(flags, machine),
+    vendor = cpuinfo_vendor(text)
+    return {"model": cpuinfo_model(text), "vendor": vendor, "machine": machine,
+            "native_bf16": native_bf16(flags, machine, vendor),
             "bf16_flags": sorted(flags & NATIVE_BF16_FLAGS)}
 
 
