@@ -545,7 +545,9 @@ def test_make_trains_defaults_are_the_shipped_students_recipe():
     world_families = defaults["WORLD_FAMILIES"].split() or list(generate.WORLD_FAMILIES)
     assert (int(defaults["WORLD_SERIES"]), world_families) == (recipe["world_count"], recipe["world_families"])
     config = asdict(load_config(str(root / defaults["FINETUNE_CONFIG"]), [f"prompt_style={defaults['PROMPT_STYLE']}"]))
-    assert config == {k: shipped["config"][k] for k in config}
+    machine = {"dtype", "threads"}  # the trainer's machine, not the recipe: a float32 run on a CPU slow in bf16
+    assert {k: v for k, v in config.items() if k not in machine} == \
+        {k: shipped["config"][k] for k in config if k not in machine}
 
 
 def test_the_view_filter_keeps_a_flat_label_only_where_the_prompts_levels_look_flat():
