@@ -34,8 +34,9 @@ DRAW_SEED ?= 0
 # states the extrema first, and a scratchpad reading goes right before the trend.
 FIELDS ?=
 # Draw only series whose 64-point view the rules give these full-resolution labels (`training.dataset --view-agrees`),
-# e.g. VIEW_AGREES=trend: at 64 points half the flat series show edges the trend rule calls a trend.
-VIEW_AGREES ?=
+# e.g. trend (the shipped train59's recipe): at 64 points half the flat series show edges the trend rule calls a trend;
+# `VIEW_AGREES=` draws every series (train50's recipe).
+VIEW_AGREES ?= trend
 # Points each prompt shows: the student's trained length, recorded in its manifest (the service resamples to it).
 LENGTH ?= 64
 FINETUNE_CONFIG ?= training/configs/smollm2-135m-marked.yaml
