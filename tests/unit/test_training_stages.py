@@ -43,7 +43,7 @@ def test_ood_families_lengths_and_scales():
 def test_world_families_are_seeded_finite_and_of_random_length():
     a = list(generate.generate_world(2 * len(generate.WORLD_FAMILIES), seed=0))
     assert a == list(generate.generate_world(2 * len(generate.WORLD_FAMILIES), seed=0))
-    assert {r["family"] for r in a} == set(generate.WORLD_FAMILIES) == set(generate.FAMILIES) - {"quasi_cycle"}
+    assert {r["family"] for r in a} == set(generate.WORLD_FAMILIES) == set(generate.FAMILIES) - {"quasi_cycle", "quiet_hump"}
     lengths = [len(r["values"]) for r in a]
     assert min(lengths) >= generate.MIN_LENGTH and max(lengths) <= generate.MAX_LENGTH and len(set(lengths)) > 20
     assert all(np.isfinite(r["values"]).all() for r in a)
@@ -201,6 +201,17 @@ def test_the_quasi_cycle_family_brings_smooth_flat_series_with_big_swings():
                  for v in cycles]
     assert sum(f.trend == "flat" and f.noise == "high" and texture == "smooth" for f, texture in described) >= 10
     assert sum(texture == "smooth" for _, texture in described) >= 40  # more than 25 swings in 128 points are rough
+
+
+def test_the_quiet_hump_family_brings_flat_series_at_the_low_medium_noise_cut():
+    rng = np.random.default_rng(3)
+    humps = [facts.compute_features(generate.family_series("quiet_hump", rng, generate.random_length(rng)))
+             for _ in range(60)]
+    assert sum(f.trend == "flat" for f in humps) >= 57
+    low, high = dataset.NEAR_LOW_CUT
+    assert sum(low <= f.evidence["noise_rms"] < high for f in humps) >= 40
+    assert {f.noise for f in humps} == {"low", "medium"}
+    assert all("middle" in (f.label("max"), f.label("min")) for f in humps)
 
 
 def test_an_ou_share_draws_that_share_from_the_ou_series_and_balances_each_part_alone():
