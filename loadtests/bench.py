@@ -27,7 +27,7 @@ import numpy as np
 
 from core import prompt
 from core.schema import description_json_schema
-from service.cpu import cpu_dtype, host_cpu, torch_dtype_name
+from service.cpu import bf16_label, cpu_dtype, host_cpu, torch_dtype_name
 from service.describe import DescribeOptions, prepare
 from service.settings import Settings
 from training.generate import generate_ou
@@ -363,10 +363,9 @@ def ratios(rows: list[Row], paired: dict | None = None) -> dict:
 
 
 def cpu_text(result: dict) -> str:
-    """The CPU line of a report: model, whether it multiplies bf16 natively, the dtype both engines ran in."""
+    """The CPU line of a report: model, whether bf16 is fast there (and its bf16 flags), the dtype both engines ran in."""
     cpu = result.get("cpu") or {}
-    native = "native bf16" if cpu.get("native_bf16") else "no native bf16"
-    return f"{cpu.get('model', 'unknown CPU')}, {native}; dtype {result.get('dtype', 'auto')}"
+    return f"{cpu.get('model', 'unknown CPU')}, {bf16_label(cpu)}; dtype {result.get('dtype', 'auto')}"
 
 
 def markdown(result: dict) -> str:

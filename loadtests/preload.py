@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from service.cpu import bf16_label
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- preload:begin -->", "<!-- preload:end -->"
 TCMALLOC_PATTERNS = ("/usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/*-linux-gnu/libtcmalloc.so.4")
@@ -83,7 +85,7 @@ def run_variant(preload: str, rounds: int, requests: int) -> dict:
 
 def markdown(result: dict) -> str:
     cpu = result["cpu"]
-    lines = [f"Measured {result['date']} on {cpu['model']} ({'native bf16' if cpu['native_bf16'] else 'no native bf16'}"
+    lines = [f"Measured {result['date']} on {cpu['model']} ({bf16_label(cpu)}"
              f", dtype {result['dtype']}); raw vLLM engine, concurrency {result['requests']}, {result['reps']} "
              f"interleaved repetitions × {result['rounds']} rounds per variant; command: `{result['command']}`.", "",
              "| LD_PRELOAD | series/s (median of rounds) | output tokens/s | vs none |", "| --- | --- | --- | --- |"]

@@ -49,6 +49,13 @@ def native_bf16(flags: frozenset[str], machine: str, vendor: str = "") -> bool:
     return bool(flags & NATIVE_BF16_FLAGS)
 
 
+def bf16_label(cpu: dict) -> str:
+    """How a report names a CPU's bf16: fast or not by the dtype rule, with the bf16 flags it has."""
+    flags = cpu.get("bf16_flags") or []
+    speed = "fast bf16" if cpu.get("native_bf16") else "bf16 not fast"
+    return f"{speed} ({', '.join(flags)})" if flags else ("fast bf16" if cpu.get("native_bf16") else "no bf16 instructions")
+
+
 def resolve_dtype(requested: str, on_cpu: bool, bf16_native: bool) -> str:
     """The dtype to load: an explicit choice as given; 'auto' on a CPU without native bf16 is float32."""
     if requested == "auto" and on_cpu and not bf16_native:

@@ -42,8 +42,10 @@ def test_report_block_is_replaced_not_duplicated(tmp_path):
     text = doc.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1 and "Run e" in text and "Run d" not in text
     assert "intro" in text and "| notebook (transformers generate) | 1 | 2 |" in markdown(result)
-    cpu = {"model": "AMD EPYC", "native_bf16": False}
-    assert "2 CPUs (AMD EPYC, no native bf16; dtype float32)" in markdown({**result, "cpu": cpu, "dtype": "float32"})
+    cpu = {"model": "AMD EPYC", "native_bf16": False, "bf16_flags": []}
+    assert "2 CPUs (AMD EPYC, no bf16 instructions; dtype float32)" in markdown({**result, "cpu": cpu, "dtype": "float32"})
+    xeon = {"model": "Intel Xeon", "native_bf16": False, "bf16_flags": ["avx512_bf16"]}  # no AMX: float32 is faster
+    assert "(Intel Xeon, bf16 not fast (avx512_bf16); dtype float32)" in markdown({**result, "cpu": xeon, "dtype": "float32"})
 
 
 def test_engine_tuning_table_has_one_line_per_variant_and_shows_failures(tmp_path):

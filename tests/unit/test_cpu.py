@@ -58,3 +58,12 @@ def test_auto_is_float32_only_on_a_cpu_without_native_bf16():
 
 def test_auto_loads_weights_in_the_checkpoints_bf16():
     assert torch_dtype_name("auto") == "bfloat16" and torch_dtype_name("float32") == "float32"
+
+
+def test_bf16_label_names_the_flags_and_whether_the_dtype_rule_calls_them_fast():
+    from service.cpu import bf16_label
+
+    assert bf16_label({"native_bf16": True, "bf16_flags": ["amx_bf16", "avx512_bf16"]}) == "fast bf16 (amx_bf16, avx512_bf16)"
+    assert bf16_label({"native_bf16": False, "bf16_flags": ["avx512_bf16"]}) == "bf16 not fast (avx512_bf16)"
+    assert bf16_label({"native_bf16": False, "bf16_flags": []}) == "no bf16 instructions"
+    assert bf16_label({"native_bf16": True}) == "fast bf16"  # an older result without the flags
