@@ -53,7 +53,9 @@ def bf16_label(cpu: dict) -> str:
     """How a report names a CPU's bf16: fast or not by the dtype rule, with the bf16 flags it has."""
     flags = cpu.get("bf16_flags") or []
     speed = "fast bf16" if cpu.get("native_bf16") else "bf16 not fast"
-    return f"{speed} ({', '.join(flags)})" if flags else ("fast bf16" if cpu.get("native_bf16") else "no bf16 instructions")
+    if not flags:
+        return speed if cpu.get("native_bf16") else "no bf16 instructions"
+    return f"{speed} ({', '.join(flags)})"
 
 
 def resolve_dtype(requested: str, on_cpu: bool, bf16_native: bool) -> str:

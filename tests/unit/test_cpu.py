@@ -1,6 +1,14 @@
 """The dtype rule: bf16 only where the CPU multiplies it natively."""
 
-from service.cpu import cpuinfo_flags, cpuinfo_model, cpuinfo_vendor, native_bf16, resolve_dtype, torch_dtype_name
+from service.cpu import (
+    bf16_label,
+    cpuinfo_flags,
+    cpuinfo_model,
+    cpuinfo_vendor,
+    native_bf16,
+    resolve_dtype,
+    torch_dtype_name,
+)
 
 EPYC_AVX2 = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -61,8 +69,6 @@ def test_auto_loads_weights_in_the_checkpoints_bf16():
 
 
 def test_bf16_label_names_the_flags_and_whether_the_dtype_rule_calls_them_fast():
-    from service.cpu import bf16_label
-
     assert bf16_label({"native_bf16": True, "bf16_flags": ["amx_bf16", "avx512_bf16"]}) == "fast bf16 (amx_bf16, avx512_bf16)"
     assert bf16_label({"native_bf16": False, "bf16_flags": ["avx512_bf16"]}) == "bf16 not fast (avx512_bf16)"
     assert bf16_label({"native_bf16": False, "bf16_flags": []}) == "no bf16 instructions"
